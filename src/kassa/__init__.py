@@ -1,0 +1,1 @@
+"""Kassa: a self-hostable, Stripe-compatible payment platform."""

@@ -1,0 +1,92 @@
+"""The FastAPI application: mounts every domain's router and wires cross-cutting pieces."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from starlette.responses import Response
+
+from kassa.config import Settings, get_settings
+from kassa.core import logging as kassa_logging
+from kassa.core import metrics
+from kassa.core.db import Database
+from kassa.core.http import handlers
+from kassa.core.http.middleware import RequestContextMiddleware
+from kassa.core.http.ratelimit import RateLimiter
+from kassa.core.http.responses import JSON
+from kassa.customers.api import router as customers_router
+from kassa.merchants.api import router as merchants_router
+from kassa.merchants.service import Authenticator
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    kassa_logging.configure(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.database_url:
+            raise RuntimeError("KASSA_DATABASE_URL is not set (use `kassa up` for a local run)")
+        db = await Database.connect(
+            settings.database_url, settings.db_pool_min, settings.db_pool_max
+        )
+        app.state.db = db
+        app.state.authenticate = Authenticator(db)
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = FastAPI(
+        title="Kassa API",
+        version="2024-06-20",
+        description="A Stripe-compatible payment API. Bodies are form-encoded with bracket "
+        "keys (as the stripe SDKs send them) or JSON; errors are Stripe error objects.",
+        lifespan=lifespan,
+        default_response_class=JSON,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    handlers.install(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(merchants_router)
+    app.include_router(customers_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSON:
+        return JSON({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSON:
+        try:
+            await request.app.state.db.fetchval("SELECT 1")
+        except Exception as exc:
+            return JSON({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        return JSON({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+            }
+            schema["security"] = [{"bearer": []}, {"basic": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,38 @@
+"""Prefixed object ids (``cus_…``) that sort by creation time.
+
+The body is a fixed-width base62 number: 48 bits of milliseconds then 80 random bits. Fixed
+width plus an ASCII-ordered alphabet makes string order equal creation order, so list
+pagination can be keyset pagination on the id alone (columns use ``COLLATE "C"``).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from kassa.core import clock
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_WIDTH = 22  # 62**22 > 2**128
+
+
+def _base62(n: int, width: int) -> str:
+    out = []
+    for _ in range(width):
+        n, r = divmod(n, 62)
+        out.append(_ALPHABET[r])
+    return "".join(reversed(out))
+
+
+def new_id(prefix: str) -> str:
+    """A new id such as ``cus_0Ab…``; ``prefix`` is given without the underscore."""
+    n = (clock.unix_ms() << 80) | secrets.randbits(80)
+    return f"{prefix}_{_base62(n, _WIDTH)}"
+
+
+def random_token(nbytes: int = 24) -> str:
+    """A URL-safe random string drawn from the id alphabet (used in secrets and API keys)."""
+    return _base62(secrets.randbits(nbytes * 8), (nbytes * 8 * 100 + 594) // 595)
+
+
+def has_prefix(value: str, prefix: str) -> bool:
+    return value.startswith(prefix + "_") and len(value) > len(prefix) + 1

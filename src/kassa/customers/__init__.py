@@ -1,0 +1,1 @@
+"""Customers, with their personal data encrypted at rest."""
