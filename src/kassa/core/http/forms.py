@@ -59,6 +59,9 @@ def decode_pairs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     appends = 0
     for key, value in pairs:
+        if "\x00" in key or "\x00" in value:
+            # PostgreSQL cannot store NUL in text, and no legitimate parameter contains one.
+            raise InvalidRequest(f"Invalid characters in {key.strip(chr(0))}", param=key)
         parts = _split(key)
         node = root
         for i, part in enumerate(parts):
@@ -103,9 +106,23 @@ def decode_body(content_type: str, body: bytes) -> dict[str, Any]:
             raise InvalidRequest(f"Invalid JSON body: {exc}") from exc
         if not isinstance(data, dict):
             raise InvalidRequest("A JSON body must be an object")
+        _reject_nul(data, ())
         return data
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidRequest("The request body is not valid UTF-8") from exc
     return decode_pairs(parse_qsl(text, keep_blank_values=True))
+
+
+def _reject_nul(node: Any, path: tuple[str, ...]) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if "\x00" in k:
+                raise InvalidRequest("Invalid characters in a parameter name", param=k)
+            _reject_nul(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _reject_nul(v, (*path, str(i)))
+    elif isinstance(node, str) and "\x00" in node:
+        raise InvalidRequest(f"Invalid characters in {param_name(path)}", param=param_name(path))

@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kassa.core.errors import ApiError
+from kassa.core.errors import ApiError, InvalidRequest
 from kassa.core.http.responses import JSON
 from kassa.core.ids import new_id
 from kassa.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -47,6 +47,11 @@ class RequestContextMiddleware:
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
+            if "\x00" in scope["path"]:
+                # No object id or route contains NUL, and PostgreSQL could not compare one.
+                err = InvalidRequest("Unrecognized request URL.", status=404)
+                await JSON(err.body(), status_code=404)(scope, receive, send_with_headers)
+                return
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
             # A crash still gets a Stripe-shaped 500 carrying the Request-Id to quote.

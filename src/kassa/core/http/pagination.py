@@ -17,22 +17,29 @@ from kassa.core.http.params import Expand, Params
 T = TypeVar("T")
 
 
+# Unix seconds from 1970 to the end of year 9999, the range PostgreSQL and Python share.
+Timestamp = Annotated[int, Field(ge=0, le=253_402_300_798)]
+
+
 class RangeFilter(BaseModel):
     """``created[gt]=…`` style bounds on a unix-seconds field."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    gt: int | None = None
-    gte: int | None = None
-    lt: int | None = None
-    lte: int | None = None
+    gt: Timestamp | None = None
+    gte: Timestamp | None = None
+    lt: Timestamp | None = None
+    lte: Timestamp | None = None
 
     def sql(self, column: str, args: list[Any]) -> list[str]:
-        """SQL conditions (with ``$n`` placeholders appended to ``args``) for these bounds."""
+        """SQL conditions (with ``$n`` placeholders appended to ``args``) for these bounds.
+
+        ``created`` is whole seconds while the column keeps microseconds, so each bound is
+        turned into a half-open interval on second boundaries: ``gt 5`` means ``>= 6``."""
         out = []
-        for op, sym in (("gt", ">"), ("gte", ">="), ("lt", "<"), ("lte", "<=")):
+        for op, sym, shift in (("gt", ">=", 1), ("gte", ">=", 0), ("lt", "<", 0), ("lte", "<", 1)):
             value = getattr(self, op)
             if value is not None:
-                args.append(datetime.fromtimestamp(value, tz=UTC))
+                args.append(datetime.fromtimestamp(value + shift, tz=UTC))
                 out.append(f"{column} {sym} ${len(args)}")
         return out
 

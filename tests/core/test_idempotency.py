@@ -1,0 +1,84 @@
+"""Idempotency-Key storage semantics, against the real database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from kassa.core import clock
+from kassa.core.errors import IdempotencyKeyInUse, IdempotencyMismatch
+from kassa.core.http import idempotency
+from kassa.core.http.idempotency import IdempotencyKey, Replay
+from tests.factories import new_merchant
+
+
+def _key(merchant_id: str, key: str, params: dict[str, str]) -> IdempotencyKey:
+    return IdempotencyKey(
+        merchant_id=merchant_id,
+        livemode=False,
+        key=key,
+        fingerprint=idempotency.fingerprint("POST", "/v1/things", params),
+        request_id="req_test",
+        ttl=timedelta(hours=24),
+    )
+
+
+async def test_replay_mismatch_in_flight_and_expiry(db):
+    merchant_id = (await new_merchant(db)).merchant["id"]
+    key = str(uuid.uuid4())
+    first = _key(merchant_id, key, {"a": "1"})
+
+    async with db.transaction() as conn:
+        await idempotency.claim(conn, first)
+    # Claimed and committed without a response: a two-step effect is still running.
+    async with db.transaction() as conn:
+        with pytest.raises(IdempotencyKeyInUse):
+            await idempotency.claim(conn, first)
+    async with db.transaction() as conn:
+        await idempotency.store_response(conn, first, 200, {"id": "thing_1"})
+    async with db.transaction() as conn:
+        with pytest.raises(Replay) as replay:
+            await idempotency.claim(conn, first)
+    assert (replay.value.status, replay.value.body) == (200, {"id": "thing_1"})
+    async with db.transaction() as conn:
+        with pytest.raises(IdempotencyMismatch):
+            await idempotency.claim(conn, _key(merchant_id, key, {"a": "2"}))
+
+    clock.advance(25 * 3600)
+    try:
+        # Past retention the key is free again, even for different parameters.
+        async with db.transaction() as conn:
+            await idempotency.claim(conn, _key(merchant_id, key, {"a": "2"}))
+    finally:
+        clock.reset()
+
+
+async def test_rolled_back_claims_leave_nothing(db):
+    merchant_id = (await new_merchant(db)).merchant["id"]
+    key = _key(merchant_id, str(uuid.uuid4()), {})
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await idempotency.claim(conn, key)
+            raise RuntimeError("the effect failed")
+    async with db.transaction() as conn:
+        await idempotency.claim(conn, key)  # free again: nothing was stored
+
+
+async def test_prune_removes_only_expired_keys(db):
+    merchant_id = (await new_merchant(db)).merchant["id"]
+    key = _key(merchant_id, str(uuid.uuid4()), {})
+    async with db.transaction() as conn:
+        await idempotency.claim(conn, key)
+    async with db.transaction() as conn:
+        await idempotency.prune(conn, timedelta(hours=24))
+        assert await conn.fetchval(
+            "SELECT count(*) FROM idempotency_keys WHERE key = $1", key.key
+        ) == 1
+    clock.advance(25 * 3600)
+    try:
+        async with db.transaction() as conn:
+            assert await idempotency.prune(conn, timedelta(hours=24)) >= 1
+    finally:
+        clock.reset()
