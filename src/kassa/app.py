@@ -18,6 +18,7 @@ from kassa.core.http import handlers
 from kassa.core.http.middleware import RequestContextMiddleware
 from kassa.core.http.ratelimit import RateLimiter
 from kassa.core.http.responses import JSON
+from kassa.core.http.routing import openapi_paths
 from kassa.customers.api import router as customers_router
 from kassa.merchants.api import router as merchants_router
 from kassa.merchants.service import Authenticator
@@ -55,8 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     handlers.install(app)
     app.add_middleware(RequestContextMiddleware)
-    app.include_router(merchants_router)
-    app.include_router(customers_router)
+    for router in (merchants_router, customers_router):
+        app.router.routes.extend(router.routes)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSON:
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
+            schema.setdefault("paths", {}).update(openapi_paths(app.routes))
             schema.setdefault("components", {})["securitySchemes"] = {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "basic": {"type": "http", "scheme": "basic"},

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -39,10 +41,8 @@ def test_json_bodies_are_accepted_and_must_be_objects():
 def test_the_decoder_never_crashes(pairs):
     from urllib.parse import urlencode
 
-    try:
+    with contextlib.suppress(InvalidRequest):
         decode_query(urlencode(pairs))
-    except InvalidRequest:
-        pass
 
 
 class _Example(Params):

@@ -58,10 +58,14 @@ async def test_replay_mismatch_in_flight_and_expiry(db):
 async def test_rolled_back_claims_leave_nothing(db):
     merchant_id = (await new_merchant(db)).merchant["id"]
     key = _key(merchant_id, str(uuid.uuid4()), {})
-    with pytest.raises(RuntimeError):
+
+    async def failing_effect() -> None:
         async with db.transaction() as conn:
             await idempotency.claim(conn, key)
             raise RuntimeError("the effect failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_effect()
     async with db.transaction() as conn:
         await idempotency.claim(conn, key)  # free again: nothing was stored
 
@@ -73,9 +77,10 @@ async def test_prune_removes_only_expired_keys(db):
         await idempotency.claim(conn, key)
     async with db.transaction() as conn:
         await idempotency.prune(conn, timedelta(hours=24))
-        assert await conn.fetchval(
-            "SELECT count(*) FROM idempotency_keys WHERE key = $1", key.key
-        ) == 1
+        assert (
+            await conn.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = $1", key.key)
+            == 1
+        )
     clock.advance(25 * 3600)
     try:
         async with db.transaction() as conn:

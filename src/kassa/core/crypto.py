@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -35,24 +36,30 @@ def generate_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+@lru_cache(maxsize=8)
+def _kek_cipher(key: bytes) -> AESGCM:
+    # KEKs are few and used for every record: keep their key schedules.
+    return AESGCM(key)
+
+
+def _seal(cipher: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
     nonce = os.urandom(_NONCE)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    return nonce + cipher.encrypt(nonce, plaintext, aad)
 
 
-def _open(key: bytes, sealed: bytes, aad: bytes) -> bytes:
-    return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], aad)
+def _open(cipher: AESGCM, sealed: bytes, aad: bytes) -> bytes:
+    return cipher.decrypt(sealed[:_NONCE], sealed[_NONCE:], aad)
 
 
 def wrap_key(kek: Kek, data_key: bytes) -> bytes:
     """``<kek id>:`` + the data key sealed under the KEK."""
-    return kek.key_id.encode() + b":" + _seal(kek.key, data_key, kek.key_id.encode())
+    return kek.key_id.encode() + b":" + _seal(_kek_cipher(kek.key), data_key, kek.key_id.encode())
 
 
 def unwrap_key(keks: dict[str, Kek], wrapped: bytes) -> bytes:
     key_id, _, sealed = wrapped.partition(b":")
     kek = keks[key_id.decode()]
-    return _open(kek.key, sealed, key_id)
+    return _open(_kek_cipher(kek.key), sealed, key_id)
 
 
 def wrapped_by(wrapped: bytes) -> str:
@@ -60,16 +67,16 @@ def wrapped_by(wrapped: bytes) -> str:
 
 
 def new_data_key() -> bytes:
-    return AESGCM.generate_key(bit_length=256)
+    return os.urandom(32)
 
 
 def encrypt(data_key: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
     """Seal ``plaintext`` under a record's data key; ``aad`` binds it to its record id."""
-    return _seal(data_key, plaintext, aad)
+    return _seal(AESGCM(data_key), plaintext, aad)
 
 
 def decrypt(data_key: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
-    return _open(data_key, sealed, aad)
+    return _open(AESGCM(data_key), sealed, aad)
 
 
 def blind_index(key: bytes, value: str) -> bytes:

@@ -64,7 +64,7 @@ async def create_customer(db: Database, caller: Caller, params: CustomerCreate) 
     customer_id = new_id("cus")
     pii = _pii(params, {})
     wrapped, sealed, email_index = _seal(customer_id, pii)
-    async with db.transaction() as conn:
+    async with db.transaction(single_statement=caller.idempotency is None) as conn:
         await idempotency.claim(conn, caller.idempotency)
         row = await repository.insert(
             conn,

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Any
 
-from kassa.core.http import openapi
-from kassa.core.http.context import Caller, caller
-from kassa.core.http.responses import JSON
+from starlette.requests import Request
+
+from kassa.core.http.context import Caller
+from kassa.core.http.params import Params, parse
+from kassa.core.http.routing import StripeRouter
 from kassa.merchants import service
 
-router = APIRouter(tags=["account"])
+router = StripeRouter("/v1/account", resource="account", tag="account")
 
 
-@router.get("/v1/account", openapi_extra=openapi.errors_only())
-async def retrieve_account(request: Request, c: Caller = Depends(caller("account"))) -> JSON:
+class AccountRetrieve(Params):
+    pass
+
+
+@router.get("", query=AccountRetrieve)
+async def retrieve_account(request: Request, c: Caller) -> dict[str, Any]:
+    """Retrieve the calling merchant's account."""
+    parse(AccountRetrieve, c.params)
     account = await service.get_merchant(request.app.state.db, c.merchant_id)
     account.pop("api_keys", None)
-    return JSON(account)
+    return account

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from fastapi import Request
+from starlette.requests import Request
 
 from kassa.core.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from kassa.core.http import idempotency
@@ -84,47 +84,54 @@ def _api_key(request: Request) -> str:
     )
 
 
-def caller(
-    resource: str, *, admin: bool = False
-) -> Callable[[Request], Coroutine[Any, Any, Caller]]:
-    """A FastAPI dependency authenticating the request for ``resource``.
+async def authenticate_request(request: Request, resource: str, *, admin: bool = False) -> Caller:
+    """Authenticate the request for ``resource`` and decode its parameters.
 
     GET needs read access, anything else write access. ``admin`` restricts the route to
     platform-admin keys (operators' read-only surfaces such as the ledger)."""
+    authenticate: Authenticator = request.app.state.authenticate
+    identity = await authenticate(_api_key(request))
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.acquire(identity.key_id)
+    if wait:
+        raise RateLimited(wait)
+    method = request.scope["method"]
+    access: Access = "read" if method in ("GET", "HEAD") else "write"
+    if (admin and not identity.platform_admin) or not identity.may(resource, access):
+        raise PermissionDenied(
+            f"The provided key '{identity.display}' does not have the required permissions "
+            f"for this endpoint on account '{identity.merchant_id}'. Having the "
+            f"'rak_{resource}_{access}' permission would allow this request to continue.",
+            code="secret_key_required" if identity.kind == "publishable" else None,
+        )
+    path: str = request.scope["path"]
+    if method == "POST":
+        params = decode_body(request.headers.get("content-type", ""), await request.body())
+    else:
+        params = decode_query(request.scope["query_string"].decode("latin-1"))
+    request_id: str = request.state.request_id
+    idem = None
+    raw_key = request.headers.get("idempotency-key")
+    if method == "POST" and raw_key is not None:
+        idem = IdempotencyKey(
+            merchant_id=identity.merchant_id,
+            livemode=identity.livemode,
+            key=idempotency.check_key(raw_key),
+            fingerprint=idempotency.fingerprint("POST", path, params),
+            request_id=request_id,
+            ttl=timedelta(hours=request.app.state.settings.idempotency_ttl_hours),
+        )
+    result = Caller(identity, request_id, params, idem, path)
+    request.state.caller = result
+    return result
+
+
+def caller(
+    resource: str, *, admin: bool = False
+) -> Callable[[Request], Coroutine[Any, Any, Caller]]:
+    """``authenticate_request`` as a FastAPI dependency, for routes outside ``StripeRouter``."""
 
     async def dependency(request: Request) -> Caller:
-        authenticate: Authenticator = request.app.state.authenticate
-        identity = await authenticate(_api_key(request))
-        limiter: RateLimiter = request.app.state.rate_limiter
-        wait = limiter.acquire(identity.key_id)
-        if wait:
-            raise RateLimited(wait)
-        access: Access = "read" if request.method in ("GET", "HEAD") else "write"
-        if (admin and not identity.platform_admin) or not identity.may(resource, access):
-            raise PermissionDenied(
-                f"The provided key '{identity.display}' does not have the required permissions "
-                f"for this endpoint on account '{identity.merchant_id}'. Having the "
-                f"'rak_{resource}_{access}' permission would allow this request to continue.",
-                code="secret_key_required" if identity.kind == "publishable" else None,
-            )
-        if request.method == "POST":
-            params = decode_body(request.headers.get("content-type", ""), await request.body())
-        else:
-            params = decode_query(request.url.query)
-        request_id: str = request.state.request_id
-        idem = None
-        raw_key = request.headers.get("idempotency-key")
-        if request.method == "POST" and raw_key is not None:
-            idem = IdempotencyKey(
-                merchant_id=identity.merchant_id,
-                livemode=identity.livemode,
-                key=idempotency.check_key(raw_key),
-                fingerprint=idempotency.fingerprint("POST", request.url.path, params),
-                request_id=request_id,
-                ttl=timedelta(hours=request.app.state.settings.idempotency_ttl_hours),
-            )
-        result = Caller(identity, request_id, params, idem, request.url.path)
-        request.state.caller = result
-        return result
+        return await authenticate_request(request, resource, admin=admin)
 
     return dependency

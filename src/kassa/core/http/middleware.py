@@ -49,8 +49,8 @@ class RequestContextMiddleware:
         try:
             if "\x00" in scope["path"]:
                 # No object id or route contains NUL, and PostgreSQL could not compare one.
-                err = InvalidRequest("Unrecognized request URL.", status=404)
-                await JSON(err.body(), status_code=404)(scope, receive, send_with_headers)
+                missing = InvalidRequest("Unrecognized request URL.", status=404)
+                await JSON(missing.body(), status_code=404)(scope, receive, send_with_headers)
                 return
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:

@@ -1,0 +1,1 @@
+"""Benchmark drivers for `make bench` (`python -m bench`)."""
