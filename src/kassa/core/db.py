@@ -15,6 +15,18 @@ Connection: TypeAlias = asyncpg.Connection
 Record: TypeAlias = asyncpg.Record
 
 
+class KassaConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection whose release costs no round trip.
+
+    asyncpg resets session state (advisory locks, cursors, LISTEN, SET) when a connection goes
+    back to the pool, one extra query per request. Kassa never leaves session state behind —
+    transaction-scoped ``SET LOCAL`` and ``pg_advisory_xact_lock`` only — so there is nothing
+    to reset."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def _init_connection(conn: Connection) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
@@ -38,6 +50,7 @@ class Database:
             min_size=min_size,
             max_size=max_size,
             init=_init_connection,
+            connection_class=KassaConnection,
             # Server-side prepared statements are cached per connection; the API's queries are
             # a small fixed set, so the cache pays off on every request.
             statement_cache_size=512,
