@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -126,26 +125,13 @@ def api(
 
 
 @app.command()
-def worker() -> None:
-    """Run background maintenance: prune idempotency keys past their retention."""
-    from kassa.core.http import idempotency
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once by this worker.")] = 4,
+) -> None:
+    """Run background jobs until Ctrl-C (several workers may run at once)."""
+    from kassa import worker as jobs_worker
 
-    settings = get_settings()
-    ttl = timedelta(hours=settings.idempotency_ttl_hours)
-
-    async def loop(db: Database) -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        while not stop.is_set():
-            async with db.transaction() as conn:
-                pruned = await idempotency.prune(conn, ttl)
-            if pruned:
-                console.print(f"pruned {pruned} idempotency keys")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=600)
-
-    _run(loop)
+    asyncio.run(jobs_worker.run(_database_url(), concurrency=concurrency))
 
 
 @merchants_app.command("create")
