@@ -20,6 +20,7 @@ from kassa.core.http.ratelimit import RateLimiter
 from kassa.core.http.responses import JSON
 from kassa.core.http.routing import openapi_paths
 from kassa.customers.api import router as customers_router
+from kassa.events.api import router as events_router
 from kassa.merchants.api import router as merchants_router
 from kassa.merchants.service import Authenticator
 
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     handlers.install(app)
     app.add_middleware(RequestContextMiddleware)
-    for router in (merchants_router, customers_router):
+    for router in (merchants_router, customers_router, events_router):
         app.router.routes.extend(router.routes)
 
     @app.get("/healthz", include_in_schema=False)

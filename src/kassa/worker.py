@@ -13,6 +13,7 @@ from kassa.config import get_settings
 from kassa.core import jobs
 from kassa.core.db import Database
 from kassa.core.http import idempotency
+from kassa.events import jobs as events_jobs
 
 maintenance = procrastinate.Blueprint()
 
@@ -27,7 +28,10 @@ async def prune_idempotency_keys(context: procrastinate.JobContext, timestamp: i
         return await idempotency.prune(conn, ttl)
 
 
-BLUEPRINTS: dict[str, procrastinate.Blueprint] = {"core": maintenance}
+BLUEPRINTS: dict[str, procrastinate.Blueprint] = {
+    "core": maintenance,
+    "events": events_jobs.blueprint,
+}
 
 
 def create_app(dsn: str) -> procrastinate.App:

@@ -50,9 +50,19 @@ def randbits(bits: int) -> int:
     return int.from_bytes(_random.take((bits + 7) // 8)) >> (-bits % 8)
 
 
+_last = 0
+
+
 def new_id(prefix: str) -> str:
-    """A new id such as ``cus_0Ab…``; ``prefix`` is given without the underscore."""
+    """A new id such as ``cus_0Ab…``; ``prefix`` is given without the underscore.
+
+    Within one process, ids made in the same millisecond still increase (as ULIDs do), so a
+    list shows objects in the order they were made."""
+    global _last
     n = (clock.unix_ms() << 80) | randbits(80)
+    if n >> 80 == _last >> 80 and n <= _last:
+        n = _last + 1
+    _last = n
     return f"{prefix}_{_base62(n, _WIDTH)}"
 
 

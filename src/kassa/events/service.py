@@ -1,0 +1,90 @@
+"""The outbox. Every state change calls ``emit`` inside its own transaction, so an event exists
+if and only if the change committed; delivery to webhook endpoints and relays read from here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from kassa.core import clock
+from kassa.core.db import Connection, Database
+from kassa.core.errors import ResourceMissing
+from kassa.core.http import expand as expansion
+from kassa.core.http.context import Caller
+from kassa.core.http.pagination import list_object
+from kassa.core.ids import new_id
+from kassa.events import repository
+from kassa.events.schemas import API_VERSION, EventList, event_object
+
+RETENTION = timedelta(days=30)
+
+
+async def emit(
+    conn: Connection,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    type: str,
+    obj: dict[str, Any],
+    previous_attributes: dict[str, Any] | None = None,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> str:
+    """Record an event about ``obj`` (a snapshot) in ``conn``'s transaction; returns its id.
+
+    Moves no money; it is the record that merchants' systems will be told about."""
+    event_id = new_id("evt")
+    data: dict[str, Any] = {"object": obj}
+    if previous_attributes:
+        data["previous_attributes"] = previous_attributes
+    await repository.insert(
+        conn,
+        merchant_id=merchant_id,
+        id=event_id,
+        livemode=livemode,
+        type=type,
+        api_version=API_VERSION,
+        created_at=clock.now(),
+        object_id=obj.get("id"),
+        data=data,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+    )
+    return event_id
+
+
+async def retrieve_event(db: Database, caller: Caller, event_id: str) -> dict[str, Any]:
+    async with db.connection() as conn:
+        row = await repository.get(conn, caller.merchant_id, caller.livemode, event_id)
+    if row is None:
+        raise ResourceMissing("event", event_id)
+    return event_object(row)
+
+
+async def list_events(db: Database, caller: Caller, params: EventList) -> dict[str, Any]:
+    """Events newest first; ``type`` may end in ``.*`` as Stripe allows (``charge.*``)."""
+    expansion.validate("event", params.expand, is_list=True)
+    types = list(params.types or [])
+    prefix = None
+    if params.type and params.type.endswith(".*"):
+        prefix = params.type[:-1]
+    elif params.type:
+        types.append(params.type)
+    async with db.connection() as conn:
+        rows = await repository.list_page(
+            conn,
+            caller.merchant_id,
+            caller.livemode,
+            params,
+            types=types or None,
+            type_prefix=prefix,
+            created=params.created,
+        )
+    page, has_more = params.page(rows)
+    return list_object("/v1/events", page, has_more, event_object)
+
+
+async def prune(db: Database) -> int:
+    """Delete events older than the 30-day retention; returns how many."""
+    async with db.transaction() as conn:
+        return await repository.delete_older_than(conn, clock.now() - RETENTION)
