@@ -9,10 +9,10 @@ from sqlalchemy import create_engine
 
 
 def _url() -> str:
-    url: str = context.config.attributes.get("dsn") or context.config.get_main_option(
-        "sqlalchemy.url"
-    )
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    url = context.config.attributes.get("dsn") or context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL: run migrations through `kassa migrate`")
+    return str(url).replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 engine = create_engine(_url())
