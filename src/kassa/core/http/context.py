@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+import structlog
 from starlette.requests import Request
 
 from kassa.core.errors import AuthenticationFailed, PermissionDenied, RateLimited
@@ -91,6 +92,9 @@ async def authenticate_request(request: Request, resource: str, *, admin: bool =
     platform-admin keys (operators' read-only surfaces such as the ledger)."""
     authenticate: Authenticator = request.app.state.authenticate
     identity = await authenticate(_api_key(request))
+    structlog.contextvars.bind_contextvars(
+        merchant_id=identity.merchant_id, livemode=identity.livemode
+    )
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.acquire(identity.key_id)
     if wait:
