@@ -23,6 +23,8 @@ from kassa.customers.api import router as customers_router
 from kassa.events.api import router as events_router
 from kassa.merchants.api import router as merchants_router
 from kassa.merchants.service import Authenticator
+from kassa.vault.api import customer_router as vault_customer_router
+from kassa.vault.api import router as vault_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,7 +59,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     handlers.install(app)
     app.add_middleware(RequestContextMiddleware)
-    for router in (merchants_router, customers_router, events_router):
+    for router in (
+        merchants_router,
+        customers_router,
+        events_router,
+        vault_router,
+        vault_customer_router,
+    ):
         app.router.routes.extend(router.routes)
 
     @app.get("/healthz", include_in_schema=False)

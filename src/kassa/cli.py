@@ -25,6 +25,7 @@ from kassa.core import migrate as migrations
 from kassa.core.crypto import generate_key
 from kassa.core.db import Database
 from kassa.core.embedded_pg import Cluster, free_port
+from kassa.vault.cli import app as vault_app
 
 app = typer.Typer(
     help="Kassa: a self-hostable, Stripe-compatible payment platform.",
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 merchants_app = typer.Typer(help="Merchant accounts and API keys.", no_args_is_help=True)
 app.add_typer(merchants_app, name="merchants")
+app.add_typer(vault_app, name="vault")
 console = Console()
 T = TypeVar("T")
 

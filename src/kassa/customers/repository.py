@@ -69,11 +69,12 @@ async def update(
     pii: bytes,
     pii_key: bytes,
     email_index: bytes | None,
+    default_payment_method: str | None,
 ) -> Record:
     row: Record = await conn.fetchrow(
         """
         UPDATE customers SET description = $3, metadata = $4, pii = $5, pii_key = $6,
-                             email_index = $7
+                             email_index = $7, default_payment_method = $8
         WHERE merchant_id = $1 AND id = $2 RETURNING *
         """,
         merchant_id,
@@ -83,8 +84,24 @@ async def update(
         pii,
         pii_key,
         email_index,
+        default_payment_method,
     )
     return row
+
+
+async def clear_default_payment_method(
+    conn: Connection, merchant_id: str, customer_id: str, payment_method_id: str
+) -> None:
+    # Writes the row even when the default is another payment method: the row lock is the point.
+    await conn.execute(
+        """
+        UPDATE customers SET default_payment_method = NULLIF(default_payment_method, $3)
+        WHERE merchant_id = $1 AND id = $2
+        """,
+        merchant_id,
+        customer_id,
+        payment_method_id,
+    )
 
 
 async def mark_deleted(

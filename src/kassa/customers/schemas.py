@@ -38,12 +38,17 @@ class CustomerFields(Params):
     expand: Expand
 
 
+class InvoiceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    default_payment_method: OptionalStr = Field(default=None, max_length=255)
+
+
 class CustomerCreate(CustomerFields):
     pass
 
 
 class CustomerUpdate(CustomerFields):
-    pass
+    invoice_settings: InvoiceSettings | None = None
 
 
 class CustomerRetrieve(Params):
@@ -75,7 +80,7 @@ def customer_object(row: Any, pii: dict[str, Any]) -> dict[str, Any]:
         "invoice_prefix": row["id"][-8:].upper(),
         "invoice_settings": {
             "custom_fields": None,
-            "default_payment_method": None,
+            "default_payment_method": row["default_payment_method"],
             "footer": None,
             "rendering_options": None,
         },

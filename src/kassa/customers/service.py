@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from kassa.core import clock
-from kassa.core.db import Database, Record
+from kassa.core.db import Connection, Database, Record
 from kassa.core.errors import ResourceMissing
 from kassa.core.http import expand as expansion
 from kassa.core.http import idempotency
@@ -80,7 +80,7 @@ async def create_customer(db: Database, caller: Caller, params: CustomerCreate) 
         )
         obj = customer_object(row, pii)
         await idempotency.store_response(conn, caller.idempotency, 200, obj)
-    return await expansion.expand(obj, params.expand, caller.merchant_id, caller.livemode)
+    return await expansion.expand(db, obj, params.expand, caller.merchant_id, caller.livemode)
 
 
 async def retrieve_customer(
@@ -91,7 +91,7 @@ async def retrieve_customer(
         row = await repository.get(conn, caller.merchant_id, caller.livemode, customer_id)
     if row is None:
         raise ResourceMissing("customer", customer_id)
-    return await expansion.expand(_render(row), expand, caller.merchant_id, caller.livemode)
+    return await expansion.expand(db, _render(row), expand, caller.merchant_id, caller.livemode)
 
 
 async def update_customer(
@@ -114,6 +114,22 @@ async def update_customer(
         metadata = merge_metadata(
             row["metadata"], params.metadata, "metadata" in params.model_fields_set
         )
+        default_pm = row["default_payment_method"]
+        settings = params.invoice_settings
+        if settings is not None and "default_payment_method" in settings.model_fields_set:
+            default_pm = settings.default_payment_method
+            if default_pm is not None:
+                # Imported here: the vault imports this module (a card belongs to a customer).
+                from kassa.vault import service as vault
+
+                await vault.ensure_attached(
+                    conn,
+                    caller.merchant_id,
+                    caller.livemode,
+                    default_pm,
+                    customer_id,
+                    param="invoice_settings[default_payment_method]",
+                )
         row = await repository.update(
             conn,
             caller.merchant_id,
@@ -123,10 +139,23 @@ async def update_customer(
             pii=sealed,
             pii_key=wrapped,
             email_index=email_index,
+            default_payment_method=default_pm,
         )
         obj = customer_object(row, pii)
         await idempotency.store_response(conn, caller.idempotency, 200, obj)
-    return await expansion.expand(obj, params.expand, caller.merchant_id, caller.livemode)
+    return await expansion.expand(db, obj, params.expand, caller.merchant_id, caller.livemode)
+
+
+async def forget_default_payment_method(
+    conn: Connection, merchant_id: str, customer_id: str, payment_method_id: str
+) -> None:
+    """Unset the customer's default payment method if it is ``payment_method_id`` (the vault is
+    detaching it). Runs in the caller's transaction, so the detach and this commit together.
+
+    Always locks the customer row: the vault calls this before it locks the payment method,
+    the order ``update_customer`` takes them in, so a detach racing "make it the default" is
+    serialised (no dangling default, no deadlock)."""
+    await repository.clear_default_payment_method(conn, merchant_id, customer_id, payment_method_id)
 
 
 async def delete_customer(db: Database, caller: Caller, customer_id: str) -> dict[str, Any]:
@@ -155,7 +184,7 @@ async def list_customers(db: Database, caller: Caller, params: CustomerList) -> 
         )
     page, has_more = params.page(rows)
     result = list_object("/v1/customers", page, has_more, _render)
-    return await expansion.expand(result, params.expand, caller.merchant_id, caller.livemode)
+    return await expansion.expand(db, result, params.expand, caller.merchant_id, caller.livemode)
 
 
 async def customer_for_expansion(

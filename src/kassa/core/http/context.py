@@ -35,11 +35,11 @@ class ApiKeyIdentity:
     platform_admin: bool = False
     display: str = ""  # e.g. "rk_test_…AbCd", safe for error messages
 
-    def may(self, resource: str, access: Access) -> bool:
+    def may(self, resource: str, access: Access, *, publishable_ok: bool = False) -> bool:
         if self.kind == "secret":
             return True
         if self.kind == "publishable":
-            return False
+            return publishable_ok
         granted = self.permissions.get(resource, "none")
         return granted == "write" or (granted == "read" and access == "read")
 
@@ -85,11 +85,14 @@ def _api_key(request: Request) -> str:
     )
 
 
-async def authenticate_request(request: Request, resource: str, *, admin: bool = False) -> Caller:
+async def authenticate_request(
+    request: Request, resource: str, *, admin: bool = False, publishable: bool = False
+) -> Caller:
     """Authenticate the request for ``resource`` and decode its parameters.
 
     GET needs read access, anything else write access. ``admin`` restricts the route to
-    platform-admin keys (operators' read-only surfaces such as the ledger)."""
+    platform-admin keys (operators' read-only surfaces such as the ledger); ``publishable``
+    lets publishable keys in (what a browser may do, e.g. tokenize a card)."""
     authenticate: Authenticator = request.app.state.authenticate
     identity = await authenticate(_api_key(request))
     structlog.contextvars.bind_contextvars(
@@ -101,7 +104,9 @@ async def authenticate_request(request: Request, resource: str, *, admin: bool =
         raise RateLimited(wait)
     method = request.scope["method"]
     access: Access = "read" if method in ("GET", "HEAD") else "write"
-    if (admin and not identity.platform_admin) or not identity.may(resource, access):
+    if (admin and not identity.platform_admin) or not identity.may(
+        resource, access, publishable_ok=publishable
+    ):
         raise PermissionDenied(
             f"The provided key '{identity.display}' does not have the required permissions "
             f"for this endpoint on account '{identity.merchant_id}'. Having the "

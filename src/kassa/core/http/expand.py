@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kassa.core.db import Database
 from kassa.core.errors import InvalidRequest
 
-# (merchant_id, livemode, object id) -> the object, or None when it does not exist.
-Resolver = Callable[[str, bool, str], Awaitable[dict[str, Any] | None]]
+# (db, merchant_id, livemode, object id) -> the object, or None when it does not exist.
+Resolver = Callable[[Database, str, bool, str], Awaitable[dict[str, Any] | None]]
 
 _MAX_DEPTH = 4
 
@@ -64,7 +65,9 @@ def validate(object_type: str, paths: list[str], *, is_list: bool = False) -> No
             current = e.target
 
 
-async def _apply(obj: dict[str, Any], parts: list[str], merchant_id: str, livemode: bool) -> None:
+async def _apply(
+    db: Database, obj: dict[str, Any], parts: list[str], merchant_id: str, livemode: bool
+) -> None:
     e = _match(str(obj.get("object")), parts)
     if e is None:
         return
@@ -75,22 +78,22 @@ async def _apply(obj: dict[str, Any], parts: list[str], merchant_id: str, livemo
         return
     value = holder.get(e.field[-1])
     if isinstance(value, str):
-        value = await e.resolver(merchant_id, livemode, value) or value
+        value = await e.resolver(db, merchant_id, livemode, value) or value
         holder[e.field[-1]] = value
     rest = parts[len(e.field) :]
     if rest and isinstance(value, dict):
-        await _apply(value, rest, merchant_id, livemode)
+        await _apply(db, value, rest, merchant_id, livemode)
 
 
 async def expand(
-    obj: dict[str, Any], paths: list[str], merchant_id: str, livemode: bool
+    db: Database, obj: dict[str, Any], paths: list[str], merchant_id: str, livemode: bool
 ) -> dict[str, Any]:
     """Expand ``paths`` in ``obj`` (an object or a list object) in place and return it."""
     for path in paths:
         parts = path.split(".")
         if obj.get("object") == "list":
             for item in obj.get("data", []):
-                await _apply(item, parts[1:], merchant_id, livemode)
+                await _apply(db, item, parts[1:], merchant_id, livemode)
         else:
-            await _apply(obj, parts, merchant_id, livemode)
+            await _apply(db, obj, parts, merchant_id, livemode)
     return obj

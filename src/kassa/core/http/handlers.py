@@ -31,7 +31,9 @@ async def _replay(request: Request, exc: Exception) -> Response:
     caller = getattr(request.state, "caller", None)
     paths = caller.params.get("expand") if caller is not None else None
     if caller is not None and exc.status < 400 and isinstance(paths, list) and paths:
-        body = await expand(body, [str(p) for p in paths], caller.merchant_id, caller.livemode)
+        body = await expand(
+            request.app.state.db, body, [str(p) for p in paths], caller.merchant_id, caller.livemode
+        )
     return JSON(body, status_code=exc.status, headers={"Idempotent-Replayed": "true"})
 
 

@@ -10,8 +10,10 @@ them) commit the claim first: a duplicate arriving meanwhile gets 409 ``idempote
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import orjson
@@ -19,6 +21,7 @@ import orjson
 from kassa.core import clock
 from kassa.core.db import Connection
 from kassa.core.errors import IdempotencyKeyInUse, IdempotencyMismatch, InvalidRequest
+from kassa.core.keyring import keyring
 
 MAX_KEY_LENGTH = 255
 
@@ -46,9 +49,18 @@ class Replay(Exception):
 
 
 def fingerprint(method: str, path: str, params: dict[str, Any]) -> bytes:
-    """What makes two requests "the same": endpoint and parameters, in a canonical form."""
+    """What makes two requests "the same": endpoint and parameters, in a canonical form.
+
+    Keyed (HMAC under a key derived from the index key): a request may carry a card number,
+    and a plain hash of number, expiry and CVC could be reversed by brute force from the BIN,
+    last four and expiry a stored response shows."""
     canonical = orjson.dumps([method, path, params], option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).digest()
+    return hmac.new(_fingerprint_key(), canonical, hashlib.sha256).digest()
+
+
+@cache
+def _fingerprint_key() -> bytes:
+    return hmac.new(keyring().index_key, b"kassa.idempotency.v1", hashlib.sha256).digest()
 
 
 def check_key(key: str) -> str:

@@ -53,13 +53,20 @@ class StripeRouter:
         self.routes: list[StripeRoute] = []
 
     def _add(
-        self, method: str, path: str, body: type[BaseModel] | None, query: type[BaseModel] | None
+        self,
+        method: str,
+        path: str,
+        body: type[BaseModel] | None,
+        query: type[BaseModel] | None,
+        publishable: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             resource, admin = self.resource, self.admin
 
             async def endpoint(request: Request) -> Response:
-                c = await authenticate_request(request, resource, admin=admin)
+                c = await authenticate_request(
+                    request, resource, admin=admin, publishable=publishable
+                )
                 result = await handler(request, c)
                 return result if isinstance(result, Response) else JSON(result)
 
@@ -73,8 +80,11 @@ class StripeRouter:
     def get(self, path: str, query: type[BaseModel] | None = None) -> Callable[[Handler], Handler]:
         return self._add("GET", path, None, query)
 
-    def post(self, path: str, body: type[BaseModel]) -> Callable[[Handler], Handler]:
-        return self._add("POST", path, body, None)
+    def post(
+        self, path: str, body: type[BaseModel], *, publishable: bool = False
+    ) -> Callable[[Handler], Handler]:
+        """``publishable=True``: publishable keys may call it too (browser-side actions)."""
+        return self._add("POST", path, body, None, publishable)
 
     def delete(self, path: str) -> Callable[[Handler], Handler]:
         return self._add("DELETE", path, None, None)
