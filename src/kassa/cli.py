@@ -25,6 +25,7 @@ from kassa.core import migrate as migrations
 from kassa.core.crypto import generate_key
 from kassa.core.db import Database
 from kassa.core.embedded_pg import Cluster, free_port
+from kassa.sandbox.cli import app as sandbox_app
 from kassa.vault.cli import app as vault_app
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app = typer.Typer(
 merchants_app = typer.Typer(help="Merchant accounts and API keys.", no_args_is_help=True)
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(vault_app, name="vault")
+app.add_typer(sandbox_app, name="sandbox")
 console = Console()
 T = TypeVar("T")
 
@@ -267,6 +269,18 @@ def _ensure_demo_merchant(dsn: str, data_dir: Path) -> dict[str, str]:
     return keys
 
 
+def _wait_manifest(path: Path, proc: subprocess.Popen[bytes], timeout: float = 30) -> Any:
+    """The sandbox's manifest, once every service listens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the sandbox exited with {proc.returncode}")
+        if path.exists():
+            return json.loads(path.read_text())
+        time.sleep(0.1)
+    raise RuntimeError("the sandbox did not start")
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -316,11 +330,19 @@ def up(
         api_port = port or (settings.api_port if _port_free(settings.api_port) else free_port())
         env = {**os.environ, "KASSA_DATABASE_URL": dsn}
         kassa = [sys.executable, "-m", "kassa"]
+        manifest = data_dir / "sandbox.json"
+        manifest.unlink(missing_ok=True)
+        base_port = "8100" if all(_port_free(8100 + i) for i in range(1, 7)) else "0"
+        sandbox_proc = subprocess.Popen(
+            [*kassa, "sandbox", "--base-port", base_port, "--manifest", str(manifest)], env=env
+        )
+        children.append(sandbox_proc)
         api_proc = subprocess.Popen([*kassa, "api", "--port", str(api_port)], env=env)
         children.append(api_proc)
         children.append(subprocess.Popen([*kassa, "worker"], env=env))
         api_url = f"http://{settings.api_host}:{api_port}"
         _wait_healthy(api_url, api_proc)
+        sandbox = _wait_manifest(manifest, sandbox_proc)
         console.print(
             "\n[bold green]Kassa is running[/bold green]\n"
             f"  API:             {api_url}\n"
@@ -330,7 +352,12 @@ def up(
             f"  Secret key:      {keys['secret_key']}\n"
             f"  Publishable key: {keys['publishable_key']}\n"
             f"  Database:        {dsn}\n"
-            "Press Ctrl-C to stop.\n",
+            "  Sandbox (the simulated outside world; docs/sandbox.md):\n"
+            + "".join(
+                f"    {name:<11} {svc['base_url']}  {svc.get('title', '')}\n"
+                for name, svc in sandbox["services"].items()
+            )
+            + "Press Ctrl-C to stop.\n",
             soft_wrap=True,
         )
         while all(c.poll() is None for c in children):

@@ -60,7 +60,9 @@ TEST_CARDS: dict[str, ScriptedCard] = {
         ScriptedCard("5555555555554444", "succeeds (Mastercard)"),
         ScriptedCard("378282246310005", "succeeds (Amex, 4-digit CVC)"),
         ScriptedCard("4000000000000002", "declined, generic", Outcome.GENERIC_DECLINE),
-        ScriptedCard("4000000000009995", "declined, insufficient funds", Outcome.INSUFFICIENT_FUNDS),
+        ScriptedCard(
+            "4000000000009995", "declined, insufficient funds", Outcome.INSUFFICIENT_FUNDS
+        ),
         ScriptedCard("4000000000009987", "declined, lost card", Outcome.LOST_CARD),
         ScriptedCard("4000000000009979", "declined, stolen card", Outcome.STOLEN_CARD),
         ScriptedCard("4000000000000069", "declined, expired card", Outcome.EXPIRED_CARD),

@@ -8,6 +8,7 @@ in between, in the order they fell due.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -78,7 +79,7 @@ class Job:
 
     due: float
     seq: int
-    fn: Callable[[], None] = field(compare=False)
+    fn: Callable[[], object] = field(compare=False)
     label: str = field(compare=False, default="")
     cancelled: bool = field(compare=False, default=False)
 
@@ -102,7 +103,7 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self.jobs_run = 0
 
-    def at(self, due: float, fn: Callable[[], None], label: str = "") -> Job:
+    def at(self, due: float, fn: Callable[[], object], label: str = "") -> Job:
         """Schedule ``fn`` to run when world time reaches ``due``."""
         job = Job(due, next(self._seq), fn, label)
         heapq.heappush(self._heap, job)
@@ -110,7 +111,7 @@ class Scheduler:
             self._wake.set()
         return job
 
-    def after(self, delay_s: float, fn: Callable[[], None], label: str = "") -> Job:
+    def after(self, delay_s: float, fn: Callable[[], object], label: str = "") -> Job:
         """Schedule ``fn`` to run ``delay_s`` world seconds from now."""
         return self.at(self.clock.now() + max(0.0, delay_s), fn, label)
 
@@ -156,10 +157,8 @@ class Scheduler:
         """Stop the background runner."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def _run(self) -> None:
@@ -169,7 +168,5 @@ class Scheduler:
             timeout = None
             if self._heap:
                 timeout = max(0.0, self._heap[0].due - self.clock.now())
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass

@@ -41,9 +41,10 @@ def parse_major(text: str, currency: str) -> int:
     if m is None:
         raise AmountError(f"not a decimal amount: {text!r}")
     exp = minor_exponent(currency)
+    scale: int = 10**exp
     whole, frac = m.group(1), m.group(2) or ""
     if len(frac) > exp:
         if frac[exp:].strip("0"):
             raise AmountError(f"{currency} amounts have {exp} decimals at most: {text!r}")
         frac = frac[:exp]
-    return int(whole) * 10**exp + (int(frac.ljust(exp, "0")) if exp else 0)
+    return int(whole) * scale + (int(frac.ljust(exp, "0")) if exp else 0)
