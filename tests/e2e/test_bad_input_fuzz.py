@@ -33,7 +33,13 @@ def _snapshot(dsn: str) -> tuple[object, ...]:
                     FROM customers c),
                    (SELECT md5(coalesce(string_agg(k::text, ',' ORDER BY key), ''))
                     FROM idempotency_keys k),
-                   (SELECT count(*) FROM merchants), (SELECT count(*) FROM api_keys)
+                   (SELECT count(*) FROM merchants), (SELECT count(*) FROM api_keys),
+                   (SELECT md5(coalesce(string_agg(w::text, ',' ORDER BY id), ''))
+                    FROM webhook_endpoints w),
+                   (SELECT md5(coalesce(string_agg(d::text, ',' ORDER BY id), ''))
+                    FROM webhook_deliveries d),
+                   (SELECT count(*) FROM webhook_delivery_attempts),
+                   (SELECT count(*) FROM event_outbox), (SELECT count(*) FROM events)
             """
         ).fetchone()
     assert row is not None

@@ -10,7 +10,8 @@ from kassa.core.http.context import Caller
 from kassa.core.http.params import parse
 from kassa.core.http.routing import StripeRouter
 from kassa.events import service
-from kassa.events.schemas import EventList, EventRetrieve
+from kassa.events.schemas import EventList, EventRetrieve, EventRetry
+from kassa.events.service import endpoints
 
 router = StripeRouter("/v1/events", resource="events", tag="events")
 
@@ -26,3 +27,11 @@ async def retrieve(request: Request, c: Caller) -> dict[str, Any]:
     """Retrieve an event."""
     parse(EventRetrieve, c.params)
     return await service.retrieve_event(request.app.state.db, c, request.path_params["event_id"])
+
+
+@router.post("/{event_id}/retry", body=EventRetry)
+async def retry(request: Request, c: Caller) -> dict[str, Any]:
+    """Deliver an event to webhook endpoints again (Kassa extension)."""
+    params = parse(EventRetry, c.params)
+    event_id = request.path_params["event_id"]
+    return await endpoints.retry_event(request.app.state.db, c, event_id, params)

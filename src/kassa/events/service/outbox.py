@@ -1,5 +1,5 @@
 """The outbox. Every state change calls ``emit`` inside its own transaction, so an event exists
-if and only if the change committed; delivery to webhook endpoints and relays read from here."""
+if and only if the change committed; the webhook dispatcher and the relays read from here."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ async def emit(
 ) -> str:
     """Record an event about ``obj`` (a snapshot) in ``conn``'s transaction; returns its id.
 
-    Moves no money; it is the record that merchants' systems will be told about."""
+    One statement: the event row and its outbox entries. Moves no money; it is the record that
+    merchants' systems will be told about."""
     event_id = new_id("evt")
     data: dict[str, Any] = {"object": obj}
     if previous_attributes:
@@ -54,6 +55,7 @@ async def emit(
 
 
 async def retrieve_event(db: Database, caller: Caller, event_id: str) -> dict[str, Any]:
+    """One event with its current ``pending_webhooks``."""
     async with db.connection() as conn:
         row = await repository.get(conn, caller.merchant_id, caller.livemode, event_id)
     if row is None:
@@ -85,6 +87,28 @@ async def list_events(db: Database, caller: Caller, params: EventList) -> dict[s
 
 
 async def prune(db: Database) -> int:
-    """Delete events older than the 30-day retention; returns how many."""
+    """Delete events, finished deliveries and log entries older than the 30-day retention;
+    returns how many events."""
+    before = clock.now() - RETENTION
     async with db.transaction() as conn:
-        return await repository.delete_older_than(conn, clock.now() - RETENTION)
+        n = await repository.delete_older_than(conn, before)
+        await repository.delete_deliveries_older_than(conn, before)
+    return n
+
+
+async def register_consumer(db: Database, name: str, *, backfill: bool = False) -> bool:
+    """Start queueing every new event for the outbox consumer ``name`` (a relay); with
+    ``backfill``, a new consumer also gets every retained event. True when it is new."""
+    async with db.transaction() as conn:
+        added = await repository.register_consumer(conn, name, clock.now())
+        if added and backfill:
+            await repository.backfill_consumer(conn, name)
+    return added
+
+
+async def unregister_consumer(db: Database, name: str) -> None:
+    """Stop queueing events for ``name`` and drop what it had not taken yet."""
+    if name == repository.WEBHOOKS_CONSUMER:
+        raise ValueError("the webhooks consumer cannot be removed")
+    async with db.transaction() as conn:
+        await repository.unregister_consumer(conn, name)
