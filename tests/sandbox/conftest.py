@@ -1,33 +1,26 @@
-"""One sandbox process for the whole session, started exactly as ``kassa sandbox`` would be."""
+"""One sandbox process for the whole session: the root ``sandbox`` fixture (tests/conftest.py)
+starts it exactly as ``kassa sandbox`` would be and checks that it stops cleanly."""
 
 from __future__ import annotations
 
-import json
-import signal
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from .support import SERVICES, Hook, Receiver, Sandbox, start_sandbox
-
-SEED = 7
+from .support import SERVICES, Hook, Receiver, Sandbox
 
 
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    tmp = tmp_path_factory.mktemp("sandbox")
-    proc, manifest = start_sandbox(tmp, "--seed", str(SEED))
-    sb = Sandbox(json.loads(manifest.read_text()))
+def sandbox(sandbox: dict[str, Any]) -> Iterator[Sandbox]:
+    """Clients for every service of the session's sandbox (the root fixture's manifest)."""
+    sb = Sandbox(sandbox)
     sb.default_settings = {name: sb.admin(name, "GET", "/admin/settings") for name in SERVICES}
     try:
         yield sb
     finally:
         sb.close()
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(15)
-    assert code == 0, (tmp / "sandbox.log").read_text()
-    assert "Traceback" not in (tmp / "sandbox.log").read_text()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""PSP connectors: one interface (``base.Connector``), one folder per PSP, and routing."""
