@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	@# No system PostgreSQL? The pgserver wheel brings its own binaries.
 	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
 		|| $(BIN)/python -m pip install -q pgserver==0.1.4
+	@# The JetStream relay's tests need Debian's nats-server; install it when we may.
+	@command -v nats-server >/dev/null || { [ "$$(id -u)" = 0 ] \
+		&& (apt-get update -qq && apt-get install -y -qq nats-server) >/dev/null 2>&1; } \
+		|| echo "note: nats-server not installed; the relay tests will be skipped"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

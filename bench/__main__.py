@@ -132,7 +132,7 @@ def api_figures(dsn: str, seconds: float, workers: int) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--only", default="api,ledger,sandbox")
+    parser.add_argument("--only", default="api,ledger,sandbox,events")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -161,7 +161,11 @@ def main() -> None:
                 for figure in api_figures(dsn, args.seconds, args.workers):
                     emit(figure, tps)
             # Domain drivers, each `run(...) -> list[figure]`, added as domains land.
-            for name, kwargs in (("ledger", {"dsn": dsn}), ("sandbox", {})):
+            for name, kwargs in (
+                ("ledger", {"dsn": dsn}),
+                ("sandbox", {}),
+                ("events", {"dsn": dsn}),
+            ):
                 if name not in only:
                     continue
                 try:

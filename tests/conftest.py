@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +26,11 @@ from kassa.core.embedded_pg import Cluster, free_port
 os.environ.setdefault("KASSA_KEK", generate_key())
 os.environ.setdefault("KASSA_INDEX_KEY", generate_key())
 os.environ.setdefault("KASSA_LOG_JSON", "true")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``last`` run after all others, whatever their file."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -105,11 +113,23 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def api_server(database_url: str, log_dir: Path) -> Iterator[LiveServer]:
+def sandbox_manifest(sandbox: dict[str, Any], log_dir: Path) -> Path:
+    """The sandbox's manifest as a file, for processes configured from it."""
+    path = log_dir / "sandbox-manifest.json"
+    path.write_text(json.dumps(sandbox))
+    return path
+
+
+@pytest.fixture(scope="session")
+def api_server(database_url: str, log_dir: Path, sandbox_manifest: Path) -> Iterator[LiveServer]:
     server = start_api(
         database_url,
         log_dir,
-        {"KASSA_RATE_LIMIT_PER_SECOND": "100000", "KASSA_RATE_LIMIT_BURST": "100000"},
+        {
+            "KASSA_RATE_LIMIT_PER_SECOND": "100000",
+            "KASSA_RATE_LIMIT_BURST": "100000",
+            "KASSA_SANDBOX_MANIFEST": str(sandbox_manifest),
+        },
     )
     yield server
     stop_api(server)
@@ -118,3 +138,41 @@ def api_server(database_url: str, log_dir: Path) -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def api_url(api_server: LiveServer) -> str:
     return api_server.url
+
+
+SANDBOX_SEED = 7  # the sandbox's ids and injected fault sequences are reproducible from it
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The sandbox (docs/sandbox.md) as a subprocess on free ports, started once per session,
+    exactly as ``kassa sandbox`` would be; yields its parsed manifest. It must stop cleanly and
+    log no traceback."""
+    tmp = tmp_path_factory.mktemp("sandbox")
+    manifest, log = tmp / "sandbox.json", tmp / "sandbox.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from kassa.sandbox.cli import app; app()",
+             "--base-port", "0", "--manifest", str(manifest), "--seed", str(SANDBOX_SEED)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not manifest.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"the sandbox exited early:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sandbox wrote no manifest:\n{log.read_text()}")
+            time.sleep(0.02)
+        yield json.loads(manifest.read_text())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+    assert code == 0, log.read_text()
+    assert "Traceback" not in log.read_text(), log.read_text()

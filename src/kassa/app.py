@@ -11,6 +11,8 @@ from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from kassa.config import Settings, get_settings
+from kassa.connectors.configuration import load_configuration
+from kassa.connectors.registry import ConnectorRegistry
 from kassa.core import logging as kassa_logging
 from kassa.core import metrics
 from kassa.core.db import Database
@@ -21,8 +23,12 @@ from kassa.core.http.responses import JSON
 from kassa.core.http.routing import openapi_paths
 from kassa.customers.api import router as customers_router
 from kassa.events.api import router as events_router
+from kassa.events.endpoints_api import router as webhook_endpoints_router
+from kassa.ledger.api import router as ledger_router
 from kassa.merchants.api import router as merchants_router
 from kassa.merchants.service import Authenticator
+from kassa.payments import api as payments_api
+from kassa.payments.service.context import Payments
 from kassa.vault.api import customer_router as vault_customer_router
 from kassa.vault.api import router as vault_router
 
@@ -40,9 +46,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.db = db
         app.state.authenticate = Authenticator(db)
+        connectors = ConnectorRegistry.from_configuration(
+            load_configuration(settings.connectors_file, settings.sandbox_manifest)
+        )
+        app.state.payments = Payments(db, connectors)
         try:
             yield
         finally:
+            await connectors.close()
             await db.close()
 
     app = FastAPI(
@@ -63,8 +74,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         merchants_router,
         customers_router,
         events_router,
+        webhook_endpoints_router,
         vault_router,
         vault_customer_router,
+        payments_api.intents_router,
+        payments_api.charges_router,
+        payments_api.refunds_router,
+        payments_api.balance_router,
+        ledger_router,
     ):
         app.router.routes.extend(router.routes)
 

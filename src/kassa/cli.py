@@ -25,6 +25,9 @@ from kassa.core import migrate as migrations
 from kassa.core.crypto import generate_key
 from kassa.core.db import Database
 from kassa.core.embedded_pg import Cluster, free_port
+from kassa.events.cli import relay as relay_command
+from kassa.events.cli import webhooks_app
+from kassa.ledger.cli import app as ledger_app
 from kassa.sandbox.cli import app as sandbox_app
 from kassa.vault.cli import app as vault_app
 
@@ -37,6 +40,9 @@ merchants_app = typer.Typer(help="Merchant accounts and API keys.", no_args_is_h
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(vault_app, name="vault")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(ledger_app, name="ledger")
+app.command("relay")(relay_command)
 console = Console()
 T = TypeVar("T")
 
@@ -337,12 +343,18 @@ def up(
             [*kassa, "sandbox", "--base-port", base_port, "--manifest", str(manifest)], env=env
         )
         children.append(sandbox_proc)
+        sandbox = _wait_manifest(manifest, sandbox_proc)
+        env["KASSA_SANDBOX_MANIFEST"] = str(manifest)
+        # One metrics directory for the API and the worker, so /metrics shows both.
+        metrics_dir = data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         api_proc = subprocess.Popen([*kassa, "api", "--port", str(api_port)], env=env)
         children.append(api_proc)
         children.append(subprocess.Popen([*kassa, "worker"], env=env))
         api_url = f"http://{settings.api_host}:{api_port}"
         _wait_healthy(api_url, api_proc)
-        sandbox = _wait_manifest(manifest, sandbox_proc)
         console.print(
             "\n[bold green]Kassa is running[/bold green]\n"
             f"  API:             {api_url}\n"

@@ -38,7 +38,31 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = 100.0
     rate_limit_burst: int = 200
     idempotency_ttl_hours: int = 24
+    # PSPs (docs/connectors.md): a connectors JSON file, else the running sandbox's manifest
+    # (`kassa up` points this at .kassa/sandbox.json), else none (payments are refused).
+    connectors_file: Path | None = None
+    sandbox_manifest: Path | None = None
     key_rotation_overlap_hours: int = 24
+    # Webhooks (docs/webhooks.md). Live mode never delivers to loopback, private or otherwise
+    # non-public addresses unless this is set (an operator's internal receivers).
+    webhooks_allow_private: bool = False
+    webhook_timeout_seconds: float = 10.0
+    # A claimed delivery not recorded within the lease (its worker died) is tried again.
+    webhook_lease_seconds: float = 60.0
+    webhook_retry_hours: float = 72.0
+    webhook_backoff_base_seconds: float = 60.0
+    webhook_backoff_cap_seconds: float = 6 * 3600.0
+    webhook_disable_after_days: float = 3.0
+    webhook_endpoint_concurrency: int = 8
+    webhook_worker_concurrency: int = 64
+    webhook_max_crashes: int = 3
+    # The NATS JetStream relay (`kassa relay`).
+    nats_url: str = "nats://127.0.0.1:4222"
+    relay_stream: str = "KASSA_EVENTS"
+    relay_subject_prefix: str = "kassa.events"
+    relay_duplicate_window_seconds: float = 7200.0
+    # A batch a relay leased but did not mark published within this is published again.
+    relay_lease_seconds: float = 30.0
 
 
 @lru_cache

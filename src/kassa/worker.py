@@ -10,10 +10,14 @@ from typing import Any
 import procrastinate
 
 from kassa.config import get_settings
+from kassa.connectors.configuration import load_configuration
+from kassa.connectors.registry import ConnectorRegistry
 from kassa.core import jobs
 from kassa.core.db import Database
 from kassa.core.http import idempotency
 from kassa.events import jobs as events_jobs
+from kassa.payments import jobs as payments_jobs
+from kassa.payments.service.context import Payments
 
 maintenance = procrastinate.Blueprint()
 
@@ -31,6 +35,7 @@ async def prune_idempotency_keys(context: procrastinate.JobContext, timestamp: i
 BLUEPRINTS: dict[str, procrastinate.Blueprint] = {
     "core": maintenance,
     "events": events_jobs.blueprint,
+    "payments": payments_jobs.blueprint,
 }
 
 
@@ -41,15 +46,25 @@ def create_app(dsn: str) -> procrastinate.App:
 async def run(dsn: str, *, concurrency: int = 4, wait: bool = True, **options: Any) -> None:
     """Work jobs until stopped (SIGINT/SIGTERM), or, with ``wait=False``, until none is left."""
     db = await Database.connect(dsn, 1, concurrency + 1)
+    settings = get_settings()
+    connectors = ConnectorRegistry.from_configuration(
+        load_configuration(settings.connectors_file, settings.sandbox_manifest)
+    )
     app = create_app(dsn)
     try:
         async with app.open_async():
             await app.run_worker_async(
                 concurrency=concurrency,
                 wait=wait,
-                additional_context={"db": db},
+                # "wait": long-running tasks (the webhook loop) only drain when it is False.
+                additional_context={
+                    "db": db,
+                    "wait": wait,
+                    "payments": Payments(db, connectors),
+                },
                 install_signal_handlers=wait,
                 **options,
             )
     finally:
+        await connectors.close()
         await db.close()

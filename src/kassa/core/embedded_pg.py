@@ -213,6 +213,16 @@ class Cluster:
                 cwd="/",
             )
 
+    def pg_dump(self, dbname: str = "kassa") -> str:
+        """A plain-SQL dump of ``dbname`` (backups, and the PCI scan of what is stored)."""
+        return subprocess.run(
+            self._cmd("pg_dump", "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, dbname),
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd="/",
+        ).stdout
+
     def pgbench(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the cluster's own pgbench (the benchmark reference)."""
         return subprocess.run(

@@ -1,0 +1,51 @@
+"""Background jobs of the payments domain: finishing attempts whose outcome is unknown."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import procrastinate
+
+from kassa.core import clock
+from kassa.payments import repository
+from kassa.payments.service import attempts, expiry
+from kassa.payments.service.context import Payments
+
+blueprint = procrastinate.Blueprint()
+
+
+@blueprint.task(name="resolve_charge", pass_context=True)
+async def resolve_charge(
+    context: procrastinate.JobContext, merchant_id: str, livemode: bool, charge_id: str
+) -> str:
+    """Ask the PSP what became of an attempt whose answer was lost."""
+    payments: Payments = context.additional_context["payments"]
+    return await attempts.resolve_charge(payments, merchant_id, livemode, charge_id)
+
+
+@blueprint.periodic(cron="* * * * *", periodic_id="minutely")
+@blueprint.task(name="sweep_unresolved", pass_context=True, queueing_lock="sweep-unresolved")
+async def sweep_unresolved(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Find attempts left ``pending`` by a process that died between the saga's two
+    transactions (no job was deferred for them) and resolve them."""
+    payments: Payments = context.additional_context["payments"]
+    return await resolve_stale(payments)
+
+
+async def resolve_stale(payments: Payments, age: timedelta = timedelta(minutes=2)) -> int:
+    """Resolve every attempt pending for longer than ``age``; returns how many were asked."""
+    async with payments.db.connection() as conn:
+        rows = await repository.unresolved_charges(conn, clock.now() - age, 500)
+    for row in rows:
+        await attempts.resolve_charge(payments, row["merchant_id"], row["livemode"], row["id"])
+    return len(rows)
+
+
+@blueprint.periodic(cron="7 * * * *", periodic_id="hourly")
+@blueprint.task(
+    name="expire_authorizations", pass_context=True, queueing_lock="expire-authorizations"
+)
+async def expire_authorizations(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Void and cancel authorisations left uncaptured for seven days."""
+    payments: Payments = context.additional_context["payments"]
+    return await expiry.expire_authorizations(payments)

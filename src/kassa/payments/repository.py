@@ -1,0 +1,178 @@
+"""SQL for payment intents, charges, refunds, balance transactions and fee plans. Every
+statement is scoped by merchant; column names in ``changes`` come from the service, never from
+a client."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kassa.core.db import Connection, Record
+from kassa.core.http.pagination import ListParams, RangeFilter
+
+_TABLES = frozenset({"payment_intents", "charges", "refunds", "balance_transactions"})
+
+
+async def insert(conn: Connection, table: str, values: dict[str, Any]) -> Record:
+    assert table in _TABLES
+    columns = ", ".join(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    row: Record = await conn.fetchrow(
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING *", *values.values()
+    )
+    return row
+
+
+async def get(
+    conn: Connection,
+    table: str,
+    merchant_id: str,
+    livemode: bool,
+    object_id: str,
+    *,
+    for_update: bool = False,
+) -> Record | None:
+    assert table in _TABLES
+    row: Record | None = await conn.fetchrow(
+        f"SELECT * FROM {table} WHERE merchant_id = $1 AND id = $2 AND livemode = $3"
+        + (" FOR NO KEY UPDATE" if for_update else ""),
+        merchant_id,
+        object_id,
+        livemode,
+    )
+    return row
+
+
+async def update(
+    conn: Connection, table: str, merchant_id: str, object_id: str, changes: dict[str, Any]
+) -> Record:
+    assert table in _TABLES
+    sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=3))
+    row: Record = await conn.fetchrow(
+        f"UPDATE {table} SET {sets} WHERE merchant_id = $1 AND id = $2 RETURNING *",
+        merchant_id,
+        object_id,
+        *changes.values(),
+    )
+    return row
+
+
+async def insert_transition(
+    conn: Connection,
+    merchant_id: str,
+    intent_id: str,
+    old: str | None,
+    new: str,
+    source: str,
+    request_id: str | None,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO payment_intent_transitions
+            (merchant_id, intent_id, old_status, new_status, source, request_id, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        merchant_id,
+        intent_id,
+        old,
+        new,
+        source,
+        request_id,
+        at,
+    )
+
+
+async def transitions(conn: Connection, merchant_id: str, intent_id: str) -> list[Record]:
+    rows: list[Record] = await conn.fetch(
+        "SELECT * FROM payment_intent_transitions WHERE merchant_id = $1 AND intent_id = $2 "
+        "ORDER BY seq",
+        merchant_id,
+        intent_id,
+    )
+    return rows
+
+
+async def list_page(
+    conn: Connection,
+    table: str,
+    merchant_id: str,
+    livemode: bool,
+    page: ListParams,
+    filters: dict[str, str | None],
+    created: RangeFilter | None,
+) -> list[Record]:
+    """One page of ``table``, with equality ``filters`` on named columns."""
+    assert table in _TABLES
+    args: list[Any] = [merchant_id, livemode]
+    conditions = ["merchant_id = $1", "livemode = $2"]
+    for column, value in filters.items():
+        if value is not None:
+            args.append(value)
+            conditions.append(f"{column} = ${len(args)}")
+    if created is not None:
+        conditions += created.sql("created_at", args)
+    page_conditions, order, limit = page.page_sql("id", args)
+    where = " AND ".join(conditions + page_conditions)
+    rows: list[Record] = await conn.fetch(
+        f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT {limit}", *args
+    )
+    return rows
+
+
+async def fee_plan(conn: Connection, merchant_id: str, currency: str) -> Record | None:
+    row: Record | None = await conn.fetchrow(
+        """
+        SELECT percent_bps, fixed, refund_fees FROM fee_plans
+        WHERE merchant_id = $1 AND currency IN ($2, '*')
+        ORDER BY currency = '*' LIMIT 1
+        """,
+        merchant_id,
+        currency,
+    )
+    return row
+
+
+async def set_fee_plan(
+    conn: Connection,
+    merchant_id: str,
+    currency: str,
+    percent_bps: int,
+    fixed: int,
+    refund_fees: bool,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO fee_plans (merchant_id, currency, percent_bps, fixed, refund_fees)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (merchant_id, currency) DO UPDATE
+            SET percent_bps = EXCLUDED.percent_bps, fixed = EXCLUDED.fixed,
+                refund_fees = EXCLUDED.refund_fees
+        """,
+        merchant_id,
+        currency,
+        percent_bps,
+        fixed,
+        refund_fees,
+    )
+
+
+async def unresolved_charges(conn: Connection, older_than: datetime, limit: int) -> list[Record]:
+    """Attempts still waiting for the PSP's answer (a crash or a lost response)."""
+    rows: list[Record] = await conn.fetch(
+        "SELECT merchant_id, livemode, id FROM charges WHERE status = 'pending' "
+        "AND created_at < $1 ORDER BY created_at LIMIT $2",
+        older_than,
+        limit,
+    )
+    return rows
+
+
+async def stale_authorizations(conn: Connection, before: datetime, limit: int) -> list[Record]:
+    rows: list[Record] = await conn.fetch(
+        "SELECT merchant_id, livemode, id FROM payment_intents WHERE status = 'requires_capture' "
+        "AND authorized_at < $1 ORDER BY authorized_at LIMIT $2",
+        before,
+        limit,
+    )
+    return rows

@@ -1,0 +1,55 @@
+"""What payment operations need beyond the request: the database and the PSPs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kassa.connectors.base import Connector
+from kassa.core.db import Connection, Database
+from kassa.events import service as events
+
+
+class ConnectorSet(Protocol):
+    """The configured PSPs and the routing rule that picks among them."""
+
+    def get(self, name: str) -> Connector: ...
+
+    def route(self, currency: str, brand: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Payments:
+    db: Database
+    connectors: ConnectorSet
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who caused a change, for the audit trail, events and the idempotency record."""
+
+    merchant_id: str
+    livemode: bool
+    source: str  # api | psp_webhook | system
+    request_id: str | None = None
+    idempotency_key: str | None = None
+
+
+async def emit(
+    conn: Connection,
+    origin: Origin,
+    type: str,
+    obj: dict[str, Any],
+    previous_attributes: dict[str, Any] | None = None,
+) -> None:
+    """Write the event for a change in the change's own transaction (the outbox)."""
+    await events.emit(
+        conn,
+        merchant_id=origin.merchant_id,
+        livemode=origin.livemode,
+        type=type,
+        obj=obj,
+        previous_attributes=previous_attributes,
+        request_id=origin.request_id,
+        idempotency_key=origin.idempotency_key,
+    )

@@ -1,0 +1,197 @@
+"""What a capture or a refund does to money: the fee, the ledger transfers (one journal entry
+per business event) and the Stripe ``balance_transaction`` that reports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from kassa.core.db import Connection
+from kassa.core.ids import new_id
+from kassa.ledger import chart
+from kassa.ledger import service as ledger
+from kassa.ledger.model import Batch, Transfer, journal
+from kassa.payments import repository
+
+DEFAULT_PERCENT_BPS = 290  # 2.9 %
+DEFAULT_FIXED = 30  # minor units
+SETTLEMENT_DAYS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class FeePlan:
+    percent_bps: int
+    fixed: int
+    refund_fees: bool
+
+    def fee(self, amount: int) -> int:
+        """The platform fee on ``amount``: percent rounded half up, plus the fixed part, never
+        more than the amount itself."""
+        return min(amount, (amount * self.percent_bps + 5_000) // 10_000 + self.fixed)
+
+
+async def fee_plan(conn: Connection, merchant_id: str, currency: str) -> FeePlan:
+    row = await repository.fee_plan(conn, merchant_id, currency)
+    if row is None:
+        return FeePlan(DEFAULT_PERCENT_BPS, DEFAULT_FIXED, False)
+    return FeePlan(row["percent_bps"], row["fixed"], row["refund_fees"])
+
+
+def available_on(now: datetime) -> datetime:
+    """When captured funds settle: midnight UTC, ``SETTLEMENT_DAYS`` days on."""
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day + timedelta(days=SETTLEMENT_DAYS + 1)
+
+
+async def _accounts(
+    conn: Connection, merchant_id: str, livemode: bool, connector: str, currency: str
+) -> tuple[str, str, str]:
+    clearing, pending, fees = await ledger.open_accounts_in(
+        conn,
+        merchant_id,
+        livemode,
+        [
+            chart.psp_clearing(connector, currency),
+            chart.merchant_pending(currency),
+            chart.platform_fees(currency),
+        ],
+    )
+    return clearing, pending, fees
+
+
+async def record_capture(
+    conn: Connection,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    charge_id: str,
+    connector: str,
+    amount: int,
+    currency: str,
+    now: datetime,
+) -> tuple[str, int]:
+    """Book a capture: the PSP owes ``amount`` (clearing → merchant pending) and the platform
+    takes its fee (merchant pending → fees), as one journal entry; plus the charge's balance
+    transaction. Returns ``(balance transaction id, fee)``."""
+    plan = await fee_plan(conn, merchant_id, currency)
+    fee = plan.fee(amount)
+    clearing, pending, fees = await _accounts(conn, merchant_id, livemode, connector, currency)
+    transfers = [
+        Transfer.single(f"{charge_id}:capture", clearing, pending, amount, currency, "capture")
+    ]
+    if fee:
+        transfers.append(Transfer.single(f"{charge_id}:fee", pending, fees, fee, currency, "fee"))
+    results = await ledger.post_transfers_in(
+        conn, Batch(merchant_id, livemode, journal(f"{charge_id}:capture", transfers))
+    )
+    ledger.raise_for_failures(results)
+    txn = await _balance_transaction(
+        conn,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        amount=amount,
+        fee=fee,
+        currency=currency,
+        type="charge",
+        category="charge",
+        source_id=charge_id,
+        now=now,
+        description=None,
+    )
+    return txn, fee
+
+
+async def record_refund(
+    conn: Connection,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    refund_id: str,
+    charge_id: str,
+    connector: str,
+    amount: int,
+    currency: str,
+    charge_fee: int,
+    charge_amount: int,
+    now: datetime,
+) -> str:
+    """Book a refund: the merchant's balance gives back ``amount`` to the PSP (merchant
+    pending → clearing). Fees are kept unless the merchant's plan refunds them
+    proportionally. Returns the refund's balance transaction id."""
+    plan = await fee_plan(conn, merchant_id, currency)
+    clearing, pending, fees = await _accounts(conn, merchant_id, livemode, connector, currency)
+    transfers = [
+        Transfer.single(f"{refund_id}:refund", pending, clearing, amount, currency, "refund")
+    ]
+    fee_back = (charge_fee * amount) // charge_amount if plan.refund_fees else 0
+    if fee_back:
+        transfers.append(
+            Transfer.single(f"{refund_id}:fee", fees, pending, fee_back, currency, "fee_refund")
+        )
+    results = await ledger.post_transfers_in(
+        conn, Batch(merchant_id, livemode, journal(f"{refund_id}:refund", transfers))
+    )
+    ledger.raise_for_failures(results)
+    return await _balance_transaction(
+        conn,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        amount=-amount,
+        fee=-fee_back,
+        currency=currency,
+        type="refund",
+        category="refund",
+        source_id=refund_id,
+        now=now,
+        description=f"REFUND FOR CHARGE ({charge_id})",
+    )
+
+
+async def _balance_transaction(
+    conn: Connection,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    amount: int,
+    fee: int,
+    currency: str,
+    type: str,
+    category: str,
+    source_id: str,
+    now: datetime,
+    description: str | None,
+) -> str:
+    fee_details: list[dict[str, Any]] = []
+    if fee:
+        fee_details.append(
+            {
+                "amount": fee,
+                "currency": currency,
+                "type": "stripe_fee",
+                "description": "Kassa processing fees",
+                "application": None,
+            }
+        )
+    row = await repository.insert(
+        conn,
+        "balance_transactions",
+        {
+            "merchant_id": merchant_id,
+            "id": new_id("txn"),
+            "livemode": livemode,
+            "created_at": now,
+            "amount": amount,
+            "fee": fee,
+            "net": amount - fee,
+            "currency": currency,
+            "type": type,
+            "reporting_category": category,
+            "source_id": source_id,
+            "status": "pending",
+            "available_on": available_on(now),
+            "fee_details": fee_details,
+            "description": description,
+        },
+    )
+    return str(row["id"])
