@@ -232,6 +232,25 @@ def merchants_rotate_key(
     _print({"new_key": new.public(), "expiring_key_ids": expiring}, as_json)
 
 
+@merchants_app.command("fee-plan")
+def merchants_fee_plan(
+    merchant_id: str,
+    currency: Annotated[str, typer.Option(help="ISO code, or * for every other currency.")] = "*",
+    percent: Annotated[float, typer.Option(help="Percentage of each capture, e.g. 2.9.")] = 2.9,
+    fixed: Annotated[int, typer.Option(help="Fixed part per capture, in minor units.")] = 30,
+    refund_fees: Annotated[bool, typer.Option(help="Give fees back on refunds.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set the merchant's processing fees (default 2.9 % + 30 minor units)."""
+    from kassa.payments.service import money
+
+    plan = _run(lambda db: money.set_fee_plan(
+        db, merchant_id, currency, percent_bps=round(percent * 100), fixed=fixed,
+        refund_fees=refund_fees))  # fmt: skip
+    _print({"merchant": merchant_id, "currency": currency, "percent_bps": plan.percent_bps,
+            "fixed": plan.fixed, "refund_fees": plan.refund_fees}, as_json)  # fmt: skip
+
+
 @merchants_app.command("create-key")
 def merchants_create_key(
     merchant_id: str,

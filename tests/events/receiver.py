@@ -57,6 +57,10 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 payload = self.rfile.read(length)
+                if len(payload) < length:
+                    # The sender died mid-request (a test kills it): no delivery happened.
+                    self.close_connection = True
+                    return
                 header = self.headers.get("Stripe-Signature", "")
                 with receiver._lock:
                     receiver.concurrent += 1

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from kassa.core.db import Connection
+from kassa.core.db import Connection, Database
+from kassa.core.errors import InvalidRequest
 from kassa.core.ids import new_id
+from kassa.core.money import currency as parse_currency
 from kassa.ledger import chart
 from kassa.ledger import service as ledger
 from kassa.ledger.model import Batch, Transfer, journal
@@ -195,3 +197,24 @@ async def _balance_transaction(
         },
     )
     return str(row["id"])
+
+
+async def set_fee_plan(
+    db: Database,
+    merchant_id: str,
+    currency: str,
+    *,
+    percent_bps: int,
+    fixed: int,
+    refund_fees: bool = False,
+) -> FeePlan:
+    """Set what the platform charges ``merchant_id`` per capture in ``currency`` (``*`` for
+    every currency without a line of its own). Applies to captures from now on."""
+    code = "*" if currency == "*" else parse_currency(currency).code
+    if not 0 <= percent_bps <= 10_000:
+        raise InvalidRequest("percent_bps must be between 0 and 10000", param="percent_bps")
+    if fixed < 0:
+        raise InvalidRequest("fixed must not be negative", param="fixed")
+    async with db.transaction() as conn:
+        await repository.set_fee_plan(conn, merchant_id, code, percent_bps, fixed, refund_fees)
+    return FeePlan(percent_bps, fixed, refund_fees)

@@ -53,7 +53,7 @@ class ArvonaService(AcquirerService):
     title = "Arvona Checkout (JSON card acquirer)"
     currencies = frozenset(
         {"EUR", "USD", "GBP", "CHF", "SEK", "DKK", "NOK", "PLN", "CZK", "AUD", "CAD", "JPY",
-         "KWD", "BHD"}
+         "KWD", "BHD", "JOD", "NZD", "HUF", "SGD", "HKD", "BRL", "INR", "ZAR", "KRW"}
     )  # fmt: skip
     brands = frozenset({"visa", "mastercard", "amex", "maestro", "diners"})
     fees = FeeSchedule(
@@ -61,7 +61,9 @@ class ArvonaService(AcquirerService):
         capture_fixed={
             "EUR": "0.10", "USD": "0.12", "GBP": "0.10", "CHF": "0.12", "SEK": "1.20",
             "DKK": "0.80", "NOK": "1.20", "PLN": "0.45", "CZK": "2.50", "AUD": "0.15",
-            "CAD": "0.15", "JPY": "15", "KWD": "0.035", "BHD": "0.045",
+            "CAD": "0.15", "JPY": "15", "KWD": "0.035", "BHD": "0.045", "JOD": "0.080",
+            "NZD": "0.15", "HUF": "40", "SGD": "0.15", "HKD": "0.90",
+            "BRL": "0.50", "INR": "8.00", "ZAR": "2.00", "KRW": "150",
         },
         refund_fixed={},
         chargeback_fixed={
