@@ -358,9 +358,12 @@ def up(
         manifest = data_dir / "sandbox.json"
         manifest.unlink(missing_ok=True)
         base_port = "8100" if all(_port_free(8100 + i) for i in range(1, 7)) else "0"
-        sandbox_proc = subprocess.Popen(
-            [*kassa, "sandbox", "--base-port", base_port, "--manifest", str(manifest)], env=env
-        )
+        # The sandbox is someone else's system: its log goes to a file, not Kassa's console.
+        with open(data_dir / "sandbox.log", "ab") as sandbox_log:
+            sandbox_proc = subprocess.Popen(
+                [*kassa, "sandbox", "--base-port", base_port, "--manifest", str(manifest)],
+                env=env, stdout=sandbox_log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         children.append(sandbox_proc)
         sandbox = _wait_manifest(manifest, sandbox_proc)
         env["KASSA_SANDBOX_MANIFEST"] = str(manifest)
@@ -383,7 +386,7 @@ def up(
             f"  Secret key:      {keys['secret_key']}\n"
             f"  Publishable key: {keys['publishable_key']}\n"
             f"  Database:        {dsn}\n"
-            "  Sandbox (the simulated outside world; docs/sandbox.md):\n"
+            "  Sandbox (the simulated outside world; docs/sandbox.md, log in .kassa/sandbox.log):\n"
             + "".join(
                 f"    {name:<11} {svc['base_url']}  {svc.get('title', '')}\n"
                 for name, svc in sandbox["services"].items()
