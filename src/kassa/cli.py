@@ -337,7 +337,9 @@ def up(
     def stop(*_: Any) -> None:
         raise KeyboardInterrupt
 
+    # Installed explicitly: a shell may start us with SIGINT ignored (a background job).
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         if settings.database_url:
             dsn = settings.database_url

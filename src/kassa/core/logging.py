@@ -93,8 +93,9 @@ def configure(level: str = "info", json: bool = True) -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
-    # Access lines duplicate our own request log line.
+    # Access lines duplicate our own request log line; httpx logs every PSP and webhook call.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> Any:
