@@ -83,28 +83,39 @@ def verdict_of(result: AuthorizeResult) -> Verdict:
     )
 
 
+async def payment_method_for(
+    p: Payments, origin: Origin, pm_id: str | None
+) -> dict[str, Any] | None:
+    """The payment method an attempt will use, read before the attempt's transaction opens:
+    a transaction holding a row lock must never wait for a second pooled connection (under
+    load every connection could be held by requests queued on that same lock)."""
+    if pm_id is None:
+        return None
+    return await vault.get_payment_method(p.db, origin.merchant_id, origin.livemode, pm_id)
+
+
 async def begin(
     p: Payments,
     conn: Connection,
     origin: Origin,
     intent: Record,
-    pm_id: str | None,
+    pm: dict[str, Any] | None,
     *,
     return_url: str | None,
 ) -> tuple[Record, Record]:
     """Write the attempt's intent to act (the saga's first transaction): a ``pending`` charge
-    routed to a PSP, and the intent in ``processing``. Moves no money."""
+    routed to a PSP, and the intent in ``processing``. Moves no money. ``pm`` is the payment
+    method read by ``payment_method_for`` (the intent's own when the request named none)."""
     if S(intent["status"]) not in CONFIRMABLE:
         raise UnexpectedState(intent["id"], intent["status"], "confirm")
-    pm_id = pm_id or intent["payment_method_id"]
-    if pm_id is None:
+    if pm is None:
         raise InvalidRequest(
             "You cannot confirm this PaymentIntent because it's missing a payment method. "
             "Update it with a payment_method and try again.",
             code="payment_intent_unexpected_state",
             param="payment_method",
         )
-    pm = await vault.get_payment_method(p.db, origin.merchant_id, origin.livemode, pm_id)
+    pm_id: str = pm["id"]
     if intent["customer_id"] and pm.get("customer") not in (None, intent["customer_id"]):
         raise InvalidRequest(
             f"The provided PaymentMethod {pm_id} belongs to another customer.",

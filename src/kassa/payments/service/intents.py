@@ -98,6 +98,7 @@ async def create_intent(p: Payments, caller: Caller, params: IntentCreate) -> di
     await _check_customer(p, caller, params.customer)
     pm_id = await _resolve_pm(p, caller, params.payment_method)
     origin = origin_of(caller)
+    pm = await attempts.payment_method_for(p, origin, pm_id) if params.confirm else None
     intent_id = new_id("pi")
     status = S.REQUIRES_CONFIRMATION if pm_id else S.REQUIRES_PAYMENT_METHOD
     async with p.db.transaction() as conn:
@@ -143,7 +144,7 @@ async def create_intent(p: Payments, caller: Caller, params: IntentCreate) -> di
             await idempotency.store_response(conn, caller.idempotency, 200, obj)
         else:
             intent, charge = await attempts.begin(
-                p, conn, origin, intent, None, return_url=params.return_url
+                p, conn, origin, intent, pm, return_url=params.return_url
             )
     if not params.confirm:
         return await _respond(p, caller, obj, params.expand)
@@ -173,9 +174,19 @@ async def confirm_intent(
     expansion.validate(OBJECT, params.expand)
     pm_id = await _resolve_pm(p, caller, params.payment_method)
     origin = origin_of(caller)
+    if pm_id is None:
+        async with p.db.connection() as conn:
+            current = await repository.get(
+                conn, "payment_intents", caller.merchant_id, caller.livemode, intent_id
+            )
+        pm_id = current["payment_method_id"] if current is not None else None
+    pm = await attempts.payment_method_for(p, origin, pm_id)
     async with p.db.transaction() as conn:
         await idempotency.claim(conn, caller.idempotency)
         intent = await _locked_intent(conn, caller, intent_id)
+        if params.payment_method is None and intent["payment_method_id"] != pm_id:
+            # Updated between the read and the lock: the client retries against the new one.
+            raise UnexpectedState(intent_id, intent["status"], "confirm")
         if params.capture_method and params.capture_method != intent["capture_method"]:
             intent = await repository.update(
                 conn,
@@ -185,7 +196,7 @@ async def confirm_intent(
                 {"capture_method": params.capture_method},
             )
         intent, charge = await attempts.begin(
-            p, conn, origin, intent, pm_id, return_url=params.return_url
+            p, conn, origin, intent, pm, return_url=params.return_url
         )
     return await _finish_attempt(p, caller, origin, intent, charge, params.expand)
 
