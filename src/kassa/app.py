@@ -28,6 +28,7 @@ from kassa.ledger.api import router as ledger_router
 from kassa.merchants.api import router as merchants_router
 from kassa.merchants.service import Authenticator
 from kassa.payments import api as payments_api
+from kassa.payments import psp_api
 from kassa.payments.service.context import Payments
 from kassa.vault.api import customer_router as vault_customer_router
 from kassa.vault.api import router as vault_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ledger_router,
     ):
         app.router.routes.extend(router.routes)
+    app.router.routes.extend(psp_api.routes)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSON:

@@ -357,13 +357,16 @@ def up(
         api_port = port or (settings.api_port if _port_free(settings.api_port) else free_port())
         env = {**os.environ, "KASSA_DATABASE_URL": dsn}
         kassa = [sys.executable, "-m", "kassa"]
+        api_url = f"http://{settings.api_host}:{api_port}"
         manifest = data_dir / "sandbox.json"
         manifest.unlink(missing_ok=True)
         base_port = "8100" if all(_port_free(8100 + i) for i in range(1, 7)) else "0"
         # The sandbox is someone else's system: its log goes to a file, not Kassa's console.
         with open(data_dir / "sandbox.log", "ab") as sandbox_log:
             sandbox_proc = subprocess.Popen(
-                [*kassa, "sandbox", "--base-port", base_port, "--manifest", str(manifest)],
+                [*kassa, "sandbox", "--base-port", base_port, "--manifest", str(manifest),
+                 *(f for name in ("acquirer_a", "acquirer_b") for f in (
+                     "--webhook-url", f"{name}={api_url}/psp/{name}/webhooks"))],
                 env=env, stdout=sandbox_log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         children.append(sandbox_proc)
@@ -377,7 +380,6 @@ def up(
         api_proc = subprocess.Popen([*kassa, "api", "--port", str(api_port)], env=env)
         children.append(api_proc)
         children.append(subprocess.Popen([*kassa, "worker"], env=env))
-        api_url = f"http://{settings.api_host}:{api_port}"
         _wait_healthy(api_url, api_proc)
         console.print(
             "\n[bold green]Kassa is running[/bold green]\n"

@@ -57,3 +57,19 @@ async def test_the_worker_runs_due_jobs(db, database_url):
     async with db.connection() as conn:
         left = await conn.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = $1", key.key)
     assert left == 0
+
+
+async def test_a_second_job_under_one_queueing_lock_is_absorbed(db):
+    lock = f"once-{uuid.uuid4()}"
+    async with db.transaction() as conn:
+        first = await jobs.defer(
+            conn, "core:prune_idempotency_keys", {"timestamp": 0}, queueing_lock=lock
+        )
+        again = await jobs.defer(
+            conn, "core:prune_idempotency_keys", {"timestamp": 0}, queueing_lock=lock
+        )
+        # The caller's transaction goes on after the absorbed duplicate.
+        assert await conn.fetchval("SELECT 1") == 1
+    assert first is not None
+    assert again is None
+    assert await _jobs_for(db, lock) == ["todo"]

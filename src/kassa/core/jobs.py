@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import procrastinate
 
 from kassa.core.db import Connection
@@ -37,22 +38,24 @@ async def defer(
     queueing_lock: str | None = None,
     lock: str | None = None,
     priority: int = 0,
-) -> int:
-    """Enqueue ``task_name`` (``namespace:task``) in ``conn``'s transaction; returns the job id.
+) -> int | None:
+    """Enqueue ``task_name`` (``namespace:task``) in ``conn``'s transaction; returns the job id,
+    or None when ``queueing_lock`` already has a job waiting (that job will do the work).
 
     ``queueing_lock`` keeps at most one such job waiting; ``lock`` serialises running ones."""
-    job_id: int = await conn.fetchval(
-        """
+    query = """
         SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[
             ROW($1, $2, $3, $4, $5, $6::jsonb, $7)::procrastinate_job_to_defer_v1
         ]))
-        """,
-        queue,
-        task_name,
-        priority,
-        lock,
-        queueing_lock,
-        args,
-        scheduled_at,
-    )
-    return job_id
+        """
+    values = (queue, task_name, priority, lock, queueing_lock, args, scheduled_at)
+    if queueing_lock is None:
+        job_id: int = await conn.fetchval(query, *values)
+        return job_id
+    try:
+        # A savepoint: the duplicate lock must not abort the caller's transaction.
+        async with conn.transaction():
+            queued: int = await conn.fetchval(query, *values)
+            return queued
+    except asyncpg.UniqueViolationError:
+        return None

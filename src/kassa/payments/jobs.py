@@ -8,7 +8,7 @@ import procrastinate
 
 from kassa.core import clock
 from kassa.payments import repository
-from kassa.payments.service import attempts, expiry
+from kassa.payments.service import attempts, expiry, psp_events
 from kassa.payments.service.context import Payments
 
 blueprint = procrastinate.Blueprint()
@@ -49,3 +49,18 @@ async def expire_authorizations(context: procrastinate.JobContext, timestamp: in
     """Void and cancel authorisations left uncaptured for seven days."""
     payments: Payments = context.additional_context["payments"]
     return await expiry.expire_authorizations(payments)
+
+
+@blueprint.task(name="process_psp_events", pass_context=True, queueing_lock="psp-inbox-run")
+async def process_psp_events(context: procrastinate.JobContext) -> int:
+    """Apply stored PSP notifications."""
+    payments: Payments = context.additional_context["payments"]
+    return await psp_events.process_inbox(payments)
+
+
+@blueprint.periodic(cron="* * * * *", periodic_id="inbox-sweep")
+@blueprint.task(name="sweep_psp_inbox", pass_context=True, queueing_lock="psp-inbox-sweep")
+async def sweep_psp_inbox(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Apply notifications whose processing job was lost or failed."""
+    payments: Payments = context.additional_context["payments"]
+    return await psp_events.process_inbox(payments)

@@ -176,3 +176,60 @@ async def stale_authorizations(conn: Connection, before: datetime, limit: int) -
         limit,
     )
     return rows
+
+
+async def inbox_insert(
+    conn: Connection,
+    connector: str,
+    events: list[tuple[str, str, dict[str, Any]]],
+    received_at: datetime,
+) -> int:
+    """Store notifications once each; returns how many were new."""
+    result: str = await conn.execute(
+        """
+        INSERT INTO psp_inbox (connector, event_id, kind, event, received_at)
+        SELECT $1, e.id, e.kind, e.event, $5
+        FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS e(id, kind, event)
+        ON CONFLICT (connector, event_id) DO NOTHING
+        """,
+        connector,
+        [e[0] for e in events],
+        [e[1] for e in events],
+        [e[2] for e in events],
+        received_at,
+    )
+    return int(result.split()[-1])
+
+
+async def inbox_take(conn: Connection, limit: int) -> list[Record]:
+    """Unprocessed notifications, oldest first, locked so no other worker takes them."""
+    rows: list[Record] = await conn.fetch(
+        """
+        SELECT connector, event_id, kind, event, attempts FROM psp_inbox
+        WHERE processed_at IS NULL ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED
+        """,
+        limit,
+    )
+    return rows
+
+
+async def inbox_done(
+    conn: Connection, connector: str, event_id: str, outcome: str, at: datetime | None
+) -> None:
+    await conn.execute(
+        "UPDATE psp_inbox SET processed_at = $3, outcome = $4, attempts = attempts + 1 "
+        "WHERE connector = $1 AND event_id = $2",
+        connector,
+        event_id,
+        at,
+        outcome,
+    )
+
+
+async def find_by_id(conn: Connection, table: str, object_id: str) -> Record | None:
+    """A charge or refund by its id alone (a PSP notification does not name the merchant)."""
+    assert table in ("charges", "refunds")
+    row: Record | None = await conn.fetchrow(
+        f"SELECT * FROM {table} WHERE id = $1 FOR NO KEY UPDATE", object_id
+    )
+    return row

@@ -46,9 +46,11 @@ def available_on(now: datetime) -> datetime:
     return day + timedelta(days=SETTLEMENT_DAYS + 1)
 
 
-async def _accounts(
+async def accounts(
     conn: Connection, merchant_id: str, livemode: bool, connector: str, currency: str
 ) -> tuple[str, str, str]:
+    """The PSP clearing, merchant pending and platform fee accounts a payment posts to
+    (opened if new)."""
     clearing, pending, fees = await ledger.open_accounts_in(
         conn,
         merchant_id,
@@ -78,7 +80,7 @@ async def record_capture(
     transaction. Returns ``(balance transaction id, fee)``."""
     plan = await fee_plan(conn, merchant_id, currency)
     fee = plan.fee(amount)
-    clearing, pending, fees = await _accounts(conn, merchant_id, livemode, connector, currency)
+    clearing, pending, fees = await accounts(conn, merchant_id, livemode, connector, currency)
     transfers = [
         Transfer.single(f"{charge_id}:capture", clearing, pending, amount, currency, "capture")
     ]
@@ -88,7 +90,7 @@ async def record_capture(
         conn, Batch(merchant_id, livemode, journal(f"{charge_id}:capture", transfers))
     )
     ledger.raise_for_failures(results)
-    txn = await _balance_transaction(
+    txn = await balance_transaction(
         conn,
         merchant_id=merchant_id,
         livemode=livemode,
@@ -122,7 +124,7 @@ async def record_refund(
     pending → clearing). Fees are kept unless the merchant's plan refunds them
     proportionally. Returns the refund's balance transaction id."""
     plan = await fee_plan(conn, merchant_id, currency)
-    clearing, pending, fees = await _accounts(conn, merchant_id, livemode, connector, currency)
+    clearing, pending, fees = await accounts(conn, merchant_id, livemode, connector, currency)
     transfers = [
         Transfer.single(f"{refund_id}:refund", pending, clearing, amount, currency, "refund")
     ]
@@ -135,7 +137,7 @@ async def record_refund(
         conn, Batch(merchant_id, livemode, journal(f"{refund_id}:refund", transfers))
     )
     ledger.raise_for_failures(results)
-    return await _balance_transaction(
+    return await balance_transaction(
         conn,
         merchant_id=merchant_id,
         livemode=livemode,
@@ -150,7 +152,7 @@ async def record_refund(
     )
 
 
-async def _balance_transaction(
+async def balance_transaction(
     conn: Connection,
     *,
     merchant_id: str,

@@ -1,0 +1,169 @@
+"""PSP notifications: verified by the connector, stored once in the inbox (deduplicated by the
+PSP's event id), acknowledged, then applied by a job through the same state changes as the API
+— so a duplicate or a late, out-of-order delivery changes nothing twice."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from kassa.connectors.base import EventKind, WebhookAck
+from kassa.core import clock, jobs
+from kassa.core.db import Connection, Record
+from kassa.ledger import service as ledger
+from kassa.ledger.model import Batch, Transfer, journal
+from kassa.payments import repository
+from kassa.payments.schemas import charge_object, refund_object
+from kassa.payments.service import money
+from kassa.payments.service.context import Origin, Payments, emit
+
+
+def _jsonable(event: Any) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        return value
+
+    return {k: plain(v) for k, v in dataclasses.asdict(event).items()}
+
+
+async def receive(p: Payments, connector: str, body: bytes, headers: dict[str, str]) -> WebhookAck:
+    """Verify a notification request (the connector raises on a bad signature), store its
+    events once each with a processing job in the same transaction, and return the answer
+    the PSP needs. Moves no money by itself."""
+    batch = p.connectors.get(connector).parse_webhook(body, headers)
+    rows = [(e.event_id, e.kind.value, _jsonable(e)) for e in batch.events]
+    async with p.db.transaction() as conn:
+        new = await repository.inbox_insert(conn, connector, rows, clock.now())
+        if new:
+            await jobs.defer(conn, "payments:process_psp_events", {},
+                             queueing_lock="psp-inbox")  # fmt: skip
+    return batch.ack
+
+
+async def process_inbox(p: Payments, limit: int = 1000) -> int:
+    """Apply stored notifications, one per transaction (each touches one merchant's rows);
+    returns how many were processed."""
+    done = 0
+    while done < limit:
+        async with p.db.transaction() as conn:
+            rows = await repository.inbox_take(conn, 1)
+            if not rows:
+                break
+            row = rows[0]
+            outcome = await _apply(conn, row["connector"], row["kind"], row["event"])
+            await repository.inbox_done(conn, row["connector"], row["event_id"], outcome,
+                                        clock.now())  # fmt: skip
+        done += 1
+    return done
+
+
+async def _apply(conn: Connection, connector: str, kind: str, event: dict[str, Any]) -> str:
+    if kind == EventKind.AUTHORISATION:
+        return await _authorisation(conn, event)
+    if kind == EventKind.REFUND:
+        return await _refund(conn, event)
+    if kind == EventKind.CAPTURE and not event["success"]:
+        # We booked the capture when the PSP accepted it; a refusal now needs a person.
+        return f"capture refused by the PSP: {event.get('reason')}; needs review"
+    return "recorded"
+
+
+async def _authorisation(conn: Connection, event: dict[str, Any]) -> str:
+    reference = event.get("reference")
+    charge = await repository.find_by_id(conn, "charges", reference) if reference else None
+    if charge is None:
+        return "unknown attempt"
+    if charge["status"] != "pending":
+        return "already settled"
+    # The PSP's answer to an attempt whose own answer was lost: ask it properly (outside this
+    # transaction) rather than trusting a notification's summary.
+    await jobs.defer(conn, "payments:resolve_charge",
+                     {"merchant_id": charge["merchant_id"], "livemode": charge["livemode"],
+                      "charge_id": charge["id"]},
+                     queueing_lock=f"resolve:{charge['id']}:webhook")  # fmt: skip
+    return "status inquiry scheduled"
+
+
+async def _refund(conn: Connection, event: dict[str, Any]) -> str:
+    reference = event.get("operation_reference")
+    refund = await repository.find_by_id(conn, "refunds", reference) if reference else None
+    if refund is None:
+        return "unknown refund"
+    origin = Origin(refund["merchant_id"], refund["livemode"], "psp_webhook")
+    m = origin.merchant_id
+    if event["success"]:
+        if refund["status"] != "pending":
+            return f"no change ({refund['status']})"
+        refund = await repository.update(
+            conn, "refunds", m, refund["id"], {"status": "succeeded", "outcome": "succeeded"}
+        )
+        await emit(conn, origin, "charge.refund.updated", refund_object(refund))
+        return "refund succeeded"
+    if refund["status"] == "failed":
+        return "no change (failed)"
+    return await _refund_failed(conn, origin, refund, event.get("reason"))
+
+
+async def _refund_failed(
+    conn: Connection, origin: Origin, refund: Record, reason: str | None
+) -> str:
+    """The PSP refused a refund we had booked: the money comes back to the merchant's balance
+    by reversing transfers (never by editing the ledger)."""
+    m, lm = origin.merchant_id, origin.livemode
+    charge = await repository.get(conn, "charges", m, lm, refund["charge_id"], for_update=True)
+    assert charge is not None
+    clearing, pending, fees = await money.accounts(conn, m, lm, charge["connector"],
+                                                   refund["currency"])  # fmt: skip
+    txn = await repository.get(conn, "balance_transactions", m, lm, refund["balance_transaction"])
+    fee_back = -txn["fee"] if txn else 0
+    transfers = [
+        Transfer.single(
+            f"{refund['id']}:refund_reversal",
+            clearing,
+            pending,
+            refund["amount"],
+            refund["currency"],
+            "refund_reversal",
+        )
+    ]
+    if fee_back:
+        transfers.append(Transfer.single(f"{refund['id']}:fee_reversal", pending, fees,
+                                         fee_back, refund["currency"], "fee"))  # fmt: skip
+    results = await ledger.post_transfers_in(
+        conn, Batch(m, lm, journal(f"{refund['id']}:reversal", transfers)))  # fmt: skip
+    ledger.raise_for_failures(results)
+    await money.balance_transaction(
+        conn,
+        merchant_id=m,
+        livemode=lm,
+        amount=refund["amount"],
+        fee=fee_back,
+        currency=refund["currency"],
+        type="refund_failure",
+        category="refund_failure",
+        source_id=refund["id"],
+        now=clock.now(),
+        description=f"REFUND FAILURE ({refund['id']})",
+    )
+    refund = await repository.update(
+        conn,
+        "refunds",
+        m,
+        refund["id"],
+        {"status": "failed", "outcome": "failed", "failure_reason": reason or "declined"},
+    )
+    charge = await repository.update(
+        conn,
+        "charges",
+        m,
+        charge["id"],
+        {"amount_refunded": charge["amount_refunded"] - refund["amount"]},
+    )
+    await emit(conn, origin, "charge.refund.updated", refund_object(refund))
+    await emit(conn, origin, "charge.refunded", charge_object(charge))
+    return "refund failed: reversed"
