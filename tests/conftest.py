@@ -76,7 +76,12 @@ def start_api(
 ) -> LiveServer:
     port = free_port()
     log = log_dir / f"api-{port}.log"
-    env = {**os.environ, "KASSA_DATABASE_URL": database_url, **(extra_env or {})}
+    env = {
+        **os.environ,
+        "KASSA_DATABASE_URL": database_url,
+        "KASSA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        **(extra_env or {}),
+    }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "kassa", "api", "--port", str(port), "--workers", str(workers)],

@@ -28,7 +28,7 @@ from kassa.ledger.api import router as ledger_router
 from kassa.merchants.api import router as merchants_router
 from kassa.merchants.service import Authenticator
 from kassa.payments import api as payments_api
-from kassa.payments import psp_api
+from kassa.payments import psp_api, redirect_api
 from kassa.payments.service.context import Payments
 from kassa.vault.api import customer_router as vault_customer_router
 from kassa.vault.api import router as vault_router
@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         connectors = ConnectorRegistry.from_configuration(
             load_configuration(settings.connectors_file, settings.sandbox_manifest)
         )
-        app.state.payments = Payments(db, connectors)
+        public_url = settings.public_url or f"http://{settings.api_host}:{settings.api_port}"
+        app.state.payments = Payments(db, connectors, public_url)
         try:
             yield
         finally:
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.router.routes.extend(router.routes)
     app.router.routes.extend(psp_api.routes)
+    app.router.routes.extend(redirect_api.routes)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSON:

@@ -377,6 +377,7 @@ def up(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        env.setdefault("KASSA_PUBLIC_URL", api_url)
         api_proc = subprocess.Popen([*kassa, "api", "--port", str(api_port)], env=env)
         children.append(api_proc)
         children.append(subprocess.Popen([*kassa, "worker"], env=env))

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_workers: int = 1
+    # The API's address as shoppers' browsers see it (3-D Secure returns); default host:port.
+    public_url: str | None = None
     db_pool_min: int = 2
     db_pool_max: int = 20
     # Key-encryption key (base64 of 32 bytes) wrapping every per-record data key; the key id

@@ -60,7 +60,11 @@ async def run(dsn: str, *, concurrency: int = 4, wait: bool = True, **options: A
                 additional_context={
                     "db": db,
                     "wait": wait,
-                    "payments": Payments(db, connectors),
+                    "payments": Payments(
+                        db,
+                        connectors,
+                        settings.public_url or f"http://{settings.api_host}:{settings.api_port}",
+                    ),
                 },
                 install_signal_handlers=wait,
                 **options,

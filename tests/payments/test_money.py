@@ -50,9 +50,12 @@ async def test_fee_plans_apply_per_currency(client, db, merchant):
     eur = client.v1.payment_intents.create(
         {"amount": 10000, "currency": "eur", "payment_method": "pm_card_visa", "confirm": True}
     )
-    fees = {pi.currency: client.v1.balance_transactions.retrieve(
-        client.v1.charges.retrieve(pi.latest_charge).balance_transaction).fee
-        for pi in (usd, eur)}  # fmt: skip
+    fees = {
+        pi.currency: client.v1.balance_transactions.retrieve(
+            client.v1.charges.retrieve(pi.latest_charge).balance_transaction
+        ).fee
+        for pi in (usd, eur)
+    }
     assert fees == {"usd": 150 + 10, "eur": 100}
     with pytest.raises(Exception, match="percent_bps"):
         await money.set_fee_plan(db, mid, "usd", percent_bps=20000, fixed=0)
@@ -61,8 +64,13 @@ async def test_fee_plans_apply_per_currency(client, db, merchant):
 def _pay(client, currency: str, amount: int):
     try:
         return client.v1.payment_intents.create(
-            {"amount": amount, "currency": currency, "payment_method": "pm_card_visa",
-             "confirm": True})  # fmt: skip
+            {
+                "amount": amount,
+                "currency": currency,
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            }
+        )
     except stripe.InvalidRequestError as err:
         return err
 
@@ -86,8 +94,14 @@ def test_twenty_presentment_currencies(client):
 
 async def test_uncaptured_authorisations_expire_after_seven_days(client, db, sandbox):
     pi = client.v1.payment_intents.create(
-        {"amount": 3000, "currency": "usd", "payment_method": "pm_card_visa",
-         "capture_method": "manual", "confirm": True})  # fmt: skip
+        {
+            "amount": 3000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "capture_method": "manual",
+            "confirm": True,
+        }
+    )
     registry = ConnectorRegistry.from_configuration(sandbox_configuration(sandbox))
     payments = Payments(db, registry)
     try:

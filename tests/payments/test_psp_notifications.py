@@ -57,8 +57,8 @@ async def test_refunds_are_confirmed_by_notification_once(client, db, arvona, pa
     # Every notification twice: the inbox keeps one.
     httpx.post(f"{url}/admin/faults", json={"webhook_duplicate_rate": 1.0}).raise_for_status()
     pi = client.v1.payment_intents.create(
-        {"amount": 5000, "currency": "eur", "payment_method": "pm_card_visa",
-         "confirm": True})  # fmt: skip
+        {"amount": 5000, "currency": "eur", "payment_method": "pm_card_visa", "confirm": True}
+    )
     assert client.v1.charges.retrieve(pi.latest_charge).routing.connector == "acquirer_a"
     refund = client.v1.refunds.create({"payment_intent": pi.id, "amount": 1500})
     assert refund.status == "pending"  # Arvona answers "received"; the outcome comes later
@@ -81,31 +81,39 @@ async def test_a_refused_refund_is_reversed(client, db, arvona, payments, sandbo
     # Hold Arvona's own notifications back so only the one below speaks for this refund.
     httpx.post(f"{url}/admin/faults", json={"webhook_drop_rate": 1.0}).raise_for_status()
     pi = client.v1.payment_intents.create(
-        {"amount": 8000, "currency": "eur", "payment_method": "pm_card_visa",
-         "confirm": True})  # fmt: skip
+        {"amount": 8000, "currency": "eur", "payment_method": "pm_card_visa", "confirm": True}
+    )
     refund = client.v1.refunds.create({"payment_intent": pi.id, "amount": 3000})
     before = client.v1.balance.retrieve().pending
     async with db.connection() as conn:
         row = await conn.fetchrow(
             "SELECT r.psp_reference AS refund_psp, c.psp_reference AS payment_psp, c.id "
             "FROM refunds r JOIN charges c ON c.merchant_id = r.merchant_id AND c.id = r.charge_id "
-            "WHERE r.id = $1", refund.id)  # fmt: skip
+            "WHERE r.id = $1",
+            refund.id,
+        )
     item = {
-        "eventCode": "REFUND", "success": "false", "eventDate": "2026-11-22T12:00:00Z",
-        "merchantAccountCode": sandbox["services"]["acquirer_a"]["credentials"][
-            "merchant_account"],
-        "pspReference": row["refund_psp"], "originalReference": row["payment_psp"],
-        "merchantReference": row["id"], "amount": {"value": 3000, "currency": "EUR"},
-        "reason": "Insufficient balance on the merchant account", "paymentMethod": "visa",
-    }  # fmt: skip
+        "eventCode": "REFUND",
+        "success": "false",
+        "eventDate": "2026-11-22T12:00:00Z",
+        "merchantAccountCode": sandbox["services"]["acquirer_a"]["credentials"]["merchant_account"],
+        "pspReference": row["refund_psp"],
+        "originalReference": row["payment_psp"],
+        "merchantReference": row["id"],
+        "amount": {"value": 3000, "currency": "EUR"},
+        "reason": "Insufficient balance on the merchant account",
+        "paymentMethod": "visa",
+    }
     secret = sandbox["services"]["acquirer_a"]["webhook_secret"]
-    item["additionalData"] = {"modificationReference": refund.id,
-                              "hmacSignature": item_signature(item, secret)}  # fmt: skip
-    body = orjson.dumps({"live": "false", "notificationItems": [
-        {"NotificationRequestItem": item}]})  # fmt: skip
+    item["additionalData"] = {
+        "modificationReference": refund.id,
+        "hmacSignature": item_signature(item, secret),
+    }
+    body = orjson.dumps({"live": "false", "notificationItems": [{"NotificationRequestItem": item}]})
     tampered = {**item, "amount": {"value": 1, "currency": "EUR"}}
-    forged = orjson.dumps({"live": "false", "notificationItems": [
-        {"NotificationRequestItem": tampered}]})  # fmt: skip
+    forged = orjson.dumps(
+        {"live": "false", "notificationItems": [{"NotificationRequestItem": tampered}]}
+    )
     rejected = httpx.post(hook, content=forged, headers={"content-type": "application/json"})
     assert rejected.status_code == 401
     answer = httpx.post(hook, content=body, headers={"content-type": "application/json"})

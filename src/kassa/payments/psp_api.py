@@ -18,8 +18,9 @@ async def receive_notification(request: Request) -> Response:
     payments: Payments = request.app.state.payments
     connector = request.path_params["connector"]
     try:
-        ack = await psp_events.receive(payments, connector, await request.body(),
-                                       dict(request.headers))  # fmt: skip
+        ack = await psp_events.receive(
+            payments, connector, await request.body(), dict(request.headers)
+        )
     except UnknownConnector:
         raise InvalidRequest(f"No such connector: '{connector}'", status=404) from None
     except InvalidNotification as exc:

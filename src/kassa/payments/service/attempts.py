@@ -191,21 +191,32 @@ async def begin(
     return intent, charge
 
 
-async def call_psp(p: Payments, origin: Origin, intent: Record, charge: Record) -> Verdict:
-    """Ask the routed PSP to authorise (and, for automatic capture, capture) the attempt.
-    Runs outside any transaction; the card leaves the vault for this call only."""
+def authentication_return_url(p: Payments, charge_id: str) -> str:
+    """Where the 3-D Secure challenge sends the shopper back: Kassa first (to finish the
+    authorisation), then the merchant's ``return_url``."""
+    return f"{p.public_url.rstrip('/')}/payments/3ds/{charge_id}/return"
+
+
+async def authorize_request(p: Payments, origin: Origin, charge: Record) -> AuthorizeRequest:
+    """The PSP request for an attempt; the card leaves the vault for this call only."""
     card = await vault.card_for_authorization(
         p.db, origin.merchant_id, origin.livemode, charge["payment_method_id"]
     )
-    request = AuthorizeRequest(
+    return AuthorizeRequest(
         reference=charge["id"],
         amount=charge["amount"],
         currency=charge["currency"],
         card=Card(card.number, card.exp_month, card.exp_year, card.cvc, brand=card.brand),
         capture=charge["capture"],
         description=charge["description"],
-        return_url=intent["return_url"],
+        return_url=authentication_return_url(p, charge["id"]),
     )
+
+
+async def call_psp(p: Payments, origin: Origin, intent: Record, charge: Record) -> Verdict:
+    """Ask the routed PSP to authorise (and, for automatic capture, capture) the attempt.
+    Runs outside any transaction."""
+    request = await authorize_request(p, origin, charge)
     try:
         return verdict_of(await p.connectors.get(charge["connector"]).authorize(request))
     except OutcomeUnknown:
@@ -241,9 +252,10 @@ async def settle(
             for_update=True,
         )
         assert intent is not None
-        if charge["status"] != "pending" or (
-            charge["outcome"] == verdict.outcome
-            and verdict.outcome in ("unknown", "requires_action")
+        if (
+            charge["status"] != "pending"
+            or charge["outcome"] == verdict.outcome == "unknown"
+            or (verdict.outcome == "requires_action" and intent["status"] != S.PROCESSING)
         ):
             # Settled already (a webhook, an inquiry or a retry got there first).
             return intent_object(intent), _error_for(intent, charge)

@@ -22,6 +22,8 @@ class ConnectorSet(Protocol):
 class Payments:
     db: Database
     connectors: ConnectorSet
+    # Where shoppers' browsers reach this API (3-D Secure returns): KASSA_PUBLIC_URL.
+    public_url: str = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True, slots=True)

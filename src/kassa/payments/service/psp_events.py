@@ -40,8 +40,7 @@ async def receive(p: Payments, connector: str, body: bytes, headers: dict[str, s
     async with p.db.transaction() as conn:
         new = await repository.inbox_insert(conn, connector, rows, clock.now())
         if new:
-            await jobs.defer(conn, "payments:process_psp_events", {},
-                             queueing_lock="psp-inbox")  # fmt: skip
+            await jobs.defer(conn, "payments:process_psp_events", {}, queueing_lock="psp-inbox")
     return batch.ack
 
 
@@ -56,8 +55,9 @@ async def process_inbox(p: Payments, limit: int = 1000) -> int:
                 break
             row = rows[0]
             outcome = await _apply(conn, row["connector"], row["kind"], row["event"])
-            await repository.inbox_done(conn, row["connector"], row["event_id"], outcome,
-                                        clock.now())  # fmt: skip
+            await repository.inbox_done(
+                conn, row["connector"], row["event_id"], outcome, clock.now()
+            )
         done += 1
     return done
 
@@ -82,10 +82,16 @@ async def _authorisation(conn: Connection, event: dict[str, Any]) -> str:
         return "already settled"
     # The PSP's answer to an attempt whose own answer was lost: ask it properly (outside this
     # transaction) rather than trusting a notification's summary.
-    await jobs.defer(conn, "payments:resolve_charge",
-                     {"merchant_id": charge["merchant_id"], "livemode": charge["livemode"],
-                      "charge_id": charge["id"]},
-                     queueing_lock=f"resolve:{charge['id']}:webhook")  # fmt: skip
+    await jobs.defer(
+        conn,
+        "payments:resolve_charge",
+        {
+            "merchant_id": charge["merchant_id"],
+            "livemode": charge["livemode"],
+            "charge_id": charge["id"],
+        },
+        queueing_lock=f"resolve:{charge['id']}:webhook",
+    )
     return "status inquiry scheduled"
 
 
@@ -117,8 +123,9 @@ async def _refund_failed(
     m, lm = origin.merchant_id, origin.livemode
     charge = await repository.get(conn, "charges", m, lm, refund["charge_id"], for_update=True)
     assert charge is not None
-    clearing, pending, fees = await money.accounts(conn, m, lm, charge["connector"],
-                                                   refund["currency"])  # fmt: skip
+    clearing, pending, fees = await money.accounts(
+        conn, m, lm, charge["connector"], refund["currency"]
+    )
     txn = await repository.get(conn, "balance_transactions", m, lm, refund["balance_transaction"])
     fee_back = -txn["fee"] if txn else 0
     transfers = [
@@ -132,10 +139,14 @@ async def _refund_failed(
         )
     ]
     if fee_back:
-        transfers.append(Transfer.single(f"{refund['id']}:fee_reversal", pending, fees,
-                                         fee_back, refund["currency"], "fee"))  # fmt: skip
+        transfers.append(
+            Transfer.single(
+                f"{refund['id']}:fee_reversal", pending, fees, fee_back, refund["currency"], "fee"
+            )
+        )
     results = await ledger.post_transfers_in(
-        conn, Batch(m, lm, journal(f"{refund['id']}:reversal", transfers)))  # fmt: skip
+        conn, Batch(m, lm, journal(f"{refund['id']}:reversal", transfers))
+    )
     ledger.raise_for_failures(results)
     await money.balance_transaction(
         conn,

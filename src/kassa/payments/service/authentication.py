@@ -1,0 +1,68 @@
+"""3-D Secure: the shopper comes back from the challenge to Kassa, which finishes the
+authorisation at the PSP and then sends the shopper on to the merchant's ``return_url``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kassa.connectors.base import ConnectorError, OutcomeUnknown
+from kassa.core.errors import ResourceMissing
+from kassa.payments import repository
+from kassa.payments.schemas import intent_object
+from kassa.payments.service import attempts
+from kassa.payments.service.attempts import Verdict, verdict_of
+from kassa.payments.service.context import Origin, Payments
+from kassa.payments.service.transitions import move
+from kassa.payments.states import IntentStatus
+
+S = IntentStatus
+
+
+async def complete_authentication(
+    p: Payments, charge_id: str, return_params: dict[str, str]
+) -> tuple[dict[str, Any], str | None]:
+    """Finish an attempt waiting for 3-D Secure with what the shopper brought back; on success
+    the payment is authorised (and captured, for automatic capture) exactly as a confirm
+    would. Returns the intent and the merchant's return URL. A second return changes nothing."""
+    async with p.db.connection() as conn:
+        charge = await repository.find_by_id(conn, "charges", charge_id)
+    if charge is None:
+        raise ResourceMissing("charge", charge_id)
+    origin = Origin(charge["merchant_id"], charge["livemode"], "api")
+    async with p.db.transaction() as conn:
+        intent = await repository.get(
+            conn,
+            "payment_intents",
+            origin.merchant_id,
+            origin.livemode,
+            charge["intent_id"],
+            for_update=True,
+        )
+        assert intent is not None
+        waiting = (
+            intent["status"] == S.REQUIRES_ACTION
+            and intent["latest_charge"] == charge_id
+            and charge["outcome"] == "requires_action"
+        )
+        if not waiting:
+            return intent_object(intent), intent["return_url"]
+        intent = await move(
+            conn,
+            intent,
+            S.PROCESSING,
+            origin,
+            "confirm",
+            {"operation": "authenticate", "next_action": None},
+        )
+    request = await attempts.authorize_request(p, origin, charge)
+    try:
+        result = await p.connectors.get(charge["connector"]).complete_authentication(
+            request, charge["psp_reference"], return_params
+        )
+        verdict = verdict_of(result)
+    except OutcomeUnknown:
+        verdict = Verdict("unknown")
+    except ConnectorError:
+        verdict = Verdict("not_sent", failure_code="processing_error")
+    obj, _error = await attempts.settle(p, origin, charge_id, verdict)
+    return obj, intent["return_url"]
