@@ -227,6 +227,81 @@ async def call_psp(p: Payments, origin: Origin, intent: Record, charge: Record) 
         return Verdict("not_sent", failure_code="processing_error", message=str(exc) or None)
 
 
+async def cascade(p: Payments, origin: Origin, charge: Record) -> Record | None:
+    """Fail an attempt that never reached its PSP and open a new one at the next routing
+    candidate, in one transaction; the intent stays ``processing``. None when no candidate is
+    left. Only for ``not_sent``: after an unknown outcome a second PSP could charge twice."""
+    candidates: list[str] = charge["routing"].get("candidates", [])
+    tried = charge["routing"].get("tried", [charge["connector"]])
+    left = [c for c in candidates if c not in tried]
+    if not left:
+        return None
+    async with p.db.transaction() as conn:
+        intent = await repository.get(
+            conn,
+            "payment_intents",
+            origin.merchant_id,
+            origin.livemode,
+            charge["intent_id"],
+            for_update=True,
+        )
+        current = await repository.get(
+            conn, "charges", origin.merchant_id, origin.livemode, charge["id"], for_update=True
+        )
+        if intent is None or current is None or current["status"] != "pending":
+            return None
+        await repository.update(
+            conn,
+            "charges",
+            origin.merchant_id,
+            charge["id"],
+            {
+                "status": "failed",
+                "outcome": "not_sent",
+                "failure_code": "processing_error",
+                "failure_message": "The payment processor could not be reached.",
+            },
+        )
+        nxt = await repository.insert(
+            conn,
+            "charges",
+            {
+                **{
+                    k: current[k]
+                    for k in (
+                        "merchant_id",
+                        "livemode",
+                        "intent_id",
+                        "amount",
+                        "currency",
+                        "capture",
+                        "payment_method_id",
+                        "payment_method_details",
+                        "customer_id",
+                        "description",
+                        "metadata",
+                        "idempotency_key",
+                    )
+                },
+                "id": new_id("ch"),
+                "created_at": clock.now(),
+                "status": "pending",
+                "outcome": "pending",
+                "connector": left[0],
+                "routing": {
+                    **charge["routing"],
+                    "connector": left[0],
+                    "tried": [*tried, left[0]],
+                    "reason": f"cascade: {charge['connector']} unreachable",
+                },
+            },
+        )
+        await repository.update(
+            conn, "payment_intents", origin.merchant_id, intent["id"], {"latest_charge": nxt["id"]}
+        )
+    return nxt
+
+
 async def settle(
     p: Payments,
     origin: Origin,

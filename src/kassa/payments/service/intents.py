@@ -160,6 +160,13 @@ async def _finish_attempt(
     expand: list[str],
 ) -> dict[str, Any]:
     verdict = await attempts.call_psp(p, origin, intent, charge)
+    while verdict.outcome == "not_sent":
+        # The PSP certainly never saw the request: the next candidate may take it.
+        nxt = await attempts.cascade(p, origin, charge)
+        if nxt is None:
+            break
+        charge = nxt
+        verdict = await attempts.call_psp(p, origin, intent, charge)
     obj, error = await attempts.settle(p, origin, charge["id"], verdict, caller.idempotency)
     if error is not None:
         raise error
