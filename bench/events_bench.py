@@ -9,7 +9,16 @@ reference machine, so the lag is a steady-state figure) for ``duration_s``. Figu
 - ``outbox_lag_p50`` / ``outbox_lag_p99``: time from the emitting transaction's commit to the
   receiver having the event (wall clock, same machine);
 - ``webhook_drain_per_s``: deliveries per second while the worker empties a backlog (what one
-  worker can do when it is the bottleneck).
+  worker can do when it is the bottleneck);
+- ``webhook_deliveries_under_payments_per_s`` / ``outbox_lag_under_payments_p50`` / ``_p99``:
+  the same under the payments benchmark's load instead of synthetic emits — an API and the
+  sandbox run, ``bench.payments_bench``'s create+confirm card payments are driven for
+  ``duration_s``, and a webhook endpoint of the paying merchant (``["*"]``) points at the
+  receiver. Lag runs from the event's ``created`` time (taken inside the payment's
+  transaction, so it slightly overstates commit → received) to arrival. The first figure also
+  says how many events per second the payments emitted, how many of them were still
+  undelivered when the load stopped (``behind_at_load_end``), how long the worker took after
+  the load to deliver the rest (``drain_after_load_s``) and whether it kept up.
 
 The receiver does not verify signatures (the tests do); it answers 200 at once.
 
@@ -30,10 +39,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 RATE_PER_S = 250.0
 EMITTERS = 4
 BACKLOG = 3000
 WARMUP_S = 1.0
+WORKERS = 1  # ``kassa worker`` processes (the figures are one worker's)
+# The payments benchmark's request and API size (bench.payments_bench, bench --workers).
+PAYMENT_BODY = b"amount=2000&currency=usd&payment_method=pm_card_visa&confirm=true"
+API_WORKERS = 2
 
 
 # --- the receiver (a separate process) -------------------------------------------------------
@@ -176,32 +191,45 @@ def run(dsn: str, duration_s: float = 10.0) -> list[dict[str, object]]:
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="kassa-events-bench-") as tmp:
         steady_out, backlog_out = Path(tmp) / "steady.tsv", Path(tmp) / "backlog.tsv"
+        payments_out = Path(tmp) / "payments.tsv"
         figures: list[dict[str, object]] = []
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "kassa", "worker"],
-            env={**os.environ, "KASSA_DATABASE_URL": dsn, "KASSA_LOG_LEVEL": "warning"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "kassa", "worker"],
+                env={**os.environ, "KASSA_DATABASE_URL": dsn, "KASSA_LOG_LEVEL": "warning"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(WORKERS)
+        ]
         try:
-            for phase, out in (("steady", steady_out), ("backlog", backlog_out)):
+            for phase, out in (
+                ("steady", steady_out),
+                ("backlog", backlog_out),
+                ("payments", payments_out),
+            ):
                 ready = ctx.Event()
                 receiver = ctx.Process(target=_receive, args=(port, str(out), ready))
                 receiver.start()
                 ready.wait(30)
                 try:
-                    figures += asyncio.run(_phase(phase, dsn, port, duration_s, out, receiver))
+                    if phase == "payments":
+                        figures += _under_payments(dsn, port, duration_s, out, receiver)
+                    else:
+                        figures += asyncio.run(_phase(phase, dsn, port, duration_s, out, receiver))
                 finally:
                     if receiver.is_alive():
                         receiver.terminate()
                     receiver.join(30)
         finally:
-            worker.terminate()
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                try:
+                    worker.wait(30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
     return figures
 
 
@@ -261,7 +289,112 @@ async def _phase(
         await db.close()
 
 
-async def _wait_drained(db: Any, merchant_id: str, timeout_s: float) -> None:
+def _under_payments(
+    dsn: str, port: int, duration_s: float, out: Path, receiver: Any
+) -> list[dict[str, object]]:
+    """Deliveries and lag while ``bench.payments_bench``'s load runs through a live API."""
+    from bench import loadgen, payments_bench
+    from bench.harness import merchant_key, running_api, running_sandbox
+
+    key = merchant_key(dsn, "Events bench payments")
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    body = PAYMENT_BODY
+
+    def pay(conn: int, n: int) -> tuple[str, str, dict[str, str], bytes]:
+        return "POST", "/v1/payment_intents", headers, body
+
+    with (
+        running_sandbox() as manifest,
+        running_api(dsn, API_WORKERS, KASSA_SANDBOX_MANIFEST=str(manifest)) as (
+            url,
+            _pid,
+        ),
+    ):
+        created = httpx.post(
+            url + "/v1/webhook_endpoints",
+            headers=headers,
+            data={"url": f"http://127.0.0.1:{port}/hooks", "enabled_events[]": "*"},
+            timeout=30,
+        )
+        created.raise_for_status()
+        endpoint_id = created.json()["id"]
+        loadgen.run(url, pay, payments_bench.CONCURRENCY, 2.0)  # warm-up, as payments_bench
+        t0 = time.time()
+        result = loadgen.run(url, pay, payments_bench.CONCURRENCY, duration_s, processes=1)
+        t1 = time.time()
+    committed, drained_at = asyncio.run(_payments_events(dsn, endpoint_id, t0, t1))
+    receiver.terminate()
+    receiver.join(30)
+    got = _read(out)
+    in_window = sum(1 for at in got.values() if t0 <= at <= t1)
+    behind = sum(1 for i in committed if got.get(i, t1 + 1) > t1)
+    lags = [(got[i] - c) * 1000 for i, c in committed.items() if i in got]
+    emitted_per_s = round(len(committed) / (t1 - t0), 1)
+    delivered_per_s = round(in_window / (t1 - t0), 1)
+    drain_s = round(max(0.0, drained_at - t1), 1) if drained_at else None
+    return [
+        {
+            "name": "webhook_deliveries_under_payments_per_s",
+            "value": delivered_per_s,
+            "unit": "req/s",
+            "payments_per_s": round(result.rate, 1),
+            "payment_errors": result.errors,
+            "events_emitted_per_s": emitted_per_s,
+            "events": len(committed),
+            "undelivered": len(committed) - len(lags),
+            "behind_at_load_end": behind,
+            "drain_after_load_s": drain_s,
+            "kept_up": drain_s is not None and drain_s < 1.0,
+            "workers": WORKERS,
+        },
+        {
+            "name": "outbox_lag_under_payments_p50",
+            "value": round(_percentile(lags, 0.5), 1),
+            "unit": "ms",
+        },
+        {
+            "name": "outbox_lag_under_payments_p99",
+            "value": round(_percentile(lags, 0.99), 1),
+            "unit": "ms",
+            "events_emitted_per_s": emitted_per_s,
+        },
+    ]
+
+
+async def _payments_events(
+    dsn: str, endpoint_id: str, t0: float, t1: float
+) -> tuple[dict[str, float], float | None]:
+    """The events the measured load created (``created`` within ``[t0, t1]``) with their
+    creation times, after waiting until the worker has delivered everything; and when that
+    was (None if it had not after two minutes)."""
+    from kassa.core.db import Database
+
+    db = await Database.connect(dsn, 1, 2)
+    try:
+        async with db.connection() as conn:
+            merchant_id = await conn.fetchval(
+                "SELECT merchant_id FROM webhook_endpoints WHERE id = $1", endpoint_id
+            )
+        drained = await _wait_drained(db, merchant_id, 120)
+        drained_at = time.time()
+        async with db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT id, extract(epoch FROM created_at)::float8 AS at FROM events "
+                "WHERE merchant_id = $1 AND created_at >= to_timestamp($2) "
+                "AND created_at <= to_timestamp($3)",
+                merchant_id,
+                t0,
+                t1,
+            )
+    finally:
+        await db.close()
+    return {r["id"]: r["at"] for r in rows}, (drained_at if drained else None)
+
+
+async def _wait_drained(db: Any, merchant_id: str, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         async with db.connection() as conn:
@@ -274,8 +407,9 @@ async def _wait_drained(db: Any, merchant_id: str, timeout_s: float) -> None:
                 merchant_id,
             )
         if not left:
-            return
-        await asyncio.sleep(0.2)
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 if __name__ == "__main__":

@@ -157,3 +157,77 @@ async def test_metrics_show_queue_latency_failures_and_dead_letters(
         if worker is not None:
             _stop(worker)
         stop_api(api)
+
+
+def _succeeded_in(metrics_dir) -> float:
+    """Successful delivery attempts counted by the worker processes writing to ``metrics_dir``."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))
+    value = registry.get_sample_value(
+        "kassa_webhook_delivery_attempts_total", {"outcome": "succeeded"}
+    )
+    return value or 0.0
+
+
+PER_WORKER = 4
+
+
+async def test_two_workers_deliver_side_by_side_and_lose_no_event(
+    db, api_url, merchant, receivers, database_url, tmp_path
+):
+    key, mid = merchant.key("secret"), merchant.merchant["id"]
+    # A slow receiver: 600 events at 8 requests at a time (the endpoint's limit) take over
+    # seven seconds; one worker process keeps only PER_WORKER (4) requests in flight, so the
+    # endpoint's other slots are there for the other process.
+    receiver = Receiver(delay=0.1).start()
+    receivers.append(receiver)
+    we = stripe_client(api_url, key).v1.webhook_endpoints.create(
+        {"url": receiver.url, "enabled_events": ["*"]}
+    )
+    receiver.secrets = [we.secret]
+    ids = await emit(db, mid, n=600)
+    dirs = [tmp_path / "prom1", tmp_path / "prom2"]
+    workers = []
+    try:
+        for n, metrics_dir in enumerate(dirs, 1):
+            metrics_dir.mkdir()
+            workers.append(
+                _start_worker(
+                    database_url,
+                    tmp_path / f"w{n}.log",
+                    PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+                    KASSA_WEBHOOK_WORKER_CONCURRENCY=str(PER_WORKER),
+                )
+            )
+        # Sample each process's success counter: of the quarter seconds in which deliveries
+        # happened, in how many did both processes deliver?
+        active, both, last = 0, 0, (0.0, 0.0)
+        deadline = time.monotonic() + 90
+        while not set(ids) <= set(receiver.ids()):
+            assert time.monotonic() < deadline, "events not delivered"
+            await asyncio.sleep(0.25)
+            now = (_succeeded_in(dirs[0]), _succeeded_in(dirs[1]))
+            active += now[0] > last[0] or now[1] > last[1]
+            both += now[0] > last[0] and now[1] > last[1]
+            last = now
+        deadline = time.monotonic() + 30
+        while await _unfinished(db, we.id):
+            assert time.monotonic() < deadline, "deliveries not recorded"
+            await asyncio.sleep(0.2)
+    finally:
+        for proc in workers:
+            _stop(proc)
+    # Both processes delivered (each counts its own successes in its own metrics directory),
+    # side by side most of the time, not just while one tick's loop hands over to another
+    # process's (half a second per five-second tick with a single lane).
+    first, second = (_succeeded_in(d) for d in dirs)
+    assert first + second >= len(ids)
+    assert both >= 0.6 * active, (both, active, first, second)
+    # Every event arrived, once: the processes never claimed the same delivery (nothing died,
+    # so no lease ran out), and the endpoint's concurrency limit held across them.
+    assert receiver.counts() == dict.fromkeys(ids, 1)
+    assert receiver.rejected == []
+    assert PER_WORKER < receiver.max_concurrent <= get_settings().webhook_endpoint_concurrency

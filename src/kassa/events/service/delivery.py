@@ -356,11 +356,21 @@ class Pump:
         self._stopping = False
         self._recording = False
         self._dispatched_all = False
+        self._deadline = 0.0
+        self._looping = False
+
+    def extend(self, seconds: float) -> bool:
+        """Keep the loop running until at least ``seconds`` from now; False (nothing changes)
+        if it is not running or already winding down, so the caller starts a new one."""
+        if not self._looping:
+            return False
+        self._deadline = max(self._deadline, time.monotonic() + seconds)
+        return True
 
     async def run(self, seconds: float, *, drain: bool = False) -> int:
         """Deliver for ``seconds`` (real time: this paces the loop, it schedules nothing), or
         with ``drain`` until nothing is due; returns the deliveries attempted."""
-        deadline = time.monotonic() + seconds
+        self._deadline = time.monotonic() + seconds
         next_stats = 0.0
         idle = _IDLE_MIN
         attempted = 0
@@ -370,8 +380,11 @@ class Pump:
                 asyncio.create_task(self._record_loop()),
                 asyncio.create_task(self._dispatch_loop()),
             ]
+            self._looping = True
             try:
-                while time.monotonic() < deadline:
+                # ``extend`` may move the deadline while the loop runs (no await between this
+                # test and ``_looping = False`` below, so an extension is never missed).
+                while time.monotonic() < self._deadline:
                     self._work.clear()
                     free = self.capacity - len(self._in_flight)
                     rows = await claim(self.db, free, self.settings) if free > 0 else []
@@ -393,6 +406,7 @@ class Pump:
                     except TimeoutError:
                         idle = min(idle * 2, _IDLE_MAX)
             finally:
+                self._looping = False
                 if self._in_flight:
                     await asyncio.wait(self._in_flight)
                 self._stopping = True
