@@ -8,7 +8,7 @@ import procrastinate
 
 from kassa.core import clock
 from kassa.payments import repository
-from kassa.payments.service import attempts, expiry, psp_events
+from kassa.payments.service import attempts, expiry, psp_events, refunds
 from kassa.payments.service.context import Payments
 
 blueprint = procrastinate.Blueprint()
@@ -64,3 +64,16 @@ async def sweep_psp_inbox(context: procrastinate.JobContext, timestamp: int) -> 
     """Apply notifications whose processing job was lost or failed."""
     payments: Payments = context.additional_context["payments"]
     return await psp_events.process_inbox(payments)
+
+
+@blueprint.task(name="resend_refund", pass_context=True)
+async def resend_refund(
+    context: procrastinate.JobContext,
+    merchant_id: str,
+    livemode: bool,
+    refund_id: str,
+    attempt: int,
+) -> str:
+    """Send a refund whose answer was lost again, under the same reference."""
+    payments: Payments = context.additional_context["payments"]
+    return await refunds.resend_refund(payments, merchant_id, livemode, refund_id, attempt)

@@ -10,18 +10,20 @@ from kassa.connectors.base import (
     ModificationRequest,
     OutcomeUnknown,
 )
-from kassa.core import clock
+from kassa.core import clock, jobs
+from kassa.core.db import Connection
 from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.core.http import expand as expansion
 from kassa.core.http import idempotency
 from kassa.core.http.context import Caller
+from kassa.core.http.idempotency import IdempotencyKey
 from kassa.core.http.pagination import list_object
 from kassa.core.http.params import merge_metadata
 from kassa.core.ids import new_id
 from kassa.payments import repository
 from kassa.payments.schemas import RefundCreate, RefundList, charge_object, refund_object
-from kassa.payments.service import money
-from kassa.payments.service.context import Payments, emit
+from kassa.payments.service import attempts, money
+from kassa.payments.service.context import Origin, Payments, emit
 from kassa.payments.service.intents import origin_of
 
 OBJECT = "refund"
@@ -107,29 +109,107 @@ async def create_refund(p: Payments, caller: Caller, params: RefundCreate) -> di
         psp_reference = result.psp_reference
         message = result.message
     except OutcomeUnknown:
-        # The PSP may have it: the refund stays pending with its amount reserved; resending
-        # it with the same reference cannot refund twice.
-        return await expansion.expand(p.db, refund_object(refund), params.expand, m, lm)
+        # The PSP may have it: the refund stays pending with its amount reserved, and a job
+        # resends it under the same reference, which cannot refund twice.
+        obj = refund_object(refund)
+        async with p.db.transaction() as conn:
+            await _schedule_resend(conn, m, lm, refund["id"], 0)
+            await idempotency.store_response(conn, caller.idempotency, 200, obj)
+        return await expansion.expand(p.db, obj, params.expand, m, lm)
     except ConnectorError as exc:
         outcome, psp_reference, message = ModificationOutcome.FAILED, None, str(exc) or None
-    return await _finish(p, caller, refund["id"], outcome, psp_reference, message, params.expand)
+    obj = await _finish(
+        p, origin_of(caller), caller.idempotency, refund["id"], outcome, psp_reference, message
+    )
+    return await expansion.expand(p.db, obj, params.expand, m, lm)
+
+
+async def _schedule_resend(
+    conn: Connection, merchant_id: str, livemode: bool, refund_id: str, attempt: int
+) -> None:
+    delay = attempts.INQUIRY_BACKOFF[min(attempt, len(attempts.INQUIRY_BACKOFF) - 1)]
+    await jobs.defer(
+        conn,
+        "payments:resend_refund",
+        {
+            "merchant_id": merchant_id,
+            "livemode": livemode,
+            "refund_id": refund_id,
+            "attempt": attempt + 1,
+        },
+        scheduled_at=clock.now() + delay,
+        queueing_lock=f"refund:{refund_id}:{attempt}",
+    )
+
+
+async def resend_refund(
+    p: Payments, merchant_id: str, livemode: bool, refund_id: str, attempt: int = 1
+) -> str:
+    """Finish a refund whose PSP answer was lost by sending it again under the same reference
+    (the PSP answers with the original outcome). Returns the refund's status."""
+    async with p.db.connection() as conn:
+        refund = await repository.get(conn, "refunds", merchant_id, livemode, refund_id)
+        charge = (
+            await repository.get(conn, "charges", merchant_id, livemode, refund["charge_id"])
+            if refund
+            else None
+        )
+    if refund is None or charge is None or refund["outcome"] != "pending":
+        return refund["status"] if refund else "missing"
+    try:
+        result = await p.connectors.get(charge["connector"]).refund(
+            ModificationRequest(
+                reference=refund["id"],
+                psp_reference=charge["psp_reference"],
+                amount=refund["amount"],
+                currency=refund["currency"],
+            )
+        )
+    except OutcomeUnknown:
+        async with p.db.transaction() as conn:
+            await _schedule_resend(conn, merchant_id, livemode, refund_id, attempt)
+        return "pending"
+    except ConnectorError as exc:
+        obj = await _finish(
+            p,
+            Origin(merchant_id, livemode, "system"),
+            None,
+            refund_id,
+            ModificationOutcome.FAILED,
+            None,
+            str(exc) or None,
+        )
+        return str(obj["status"])
+    obj = await _finish(
+        p,
+        Origin(merchant_id, livemode, "system"),
+        None,
+        refund_id,
+        result.outcome,
+        result.psp_reference,
+        result.message,
+    )
+    return str(obj["status"])
 
 
 async def _finish(
     p: Payments,
-    caller: Caller,
+    origin: Origin,
+    idem: IdempotencyKey | None,
     refund_id: str,
     outcome: ModificationOutcome,
     psp_reference: str | None,
     message: str | None,
-    expand: list[str],
 ) -> dict[str, Any]:
-    m, lm = caller.merchant_id, caller.livemode
+    """Commit a refund's outcome: the money goes back (or the reservation is released), the
+    charge's refunded amount, the events and the idempotent response, in one transaction."""
+    m, lm = origin.merchant_id, origin.livemode
     now = clock.now()
-    origin = origin_of(caller)
     async with p.db.transaction() as conn:
         refund = await repository.get(conn, "refunds", m, lm, refund_id, for_update=True)
         assert refund is not None
+        if refund["outcome"] != "pending":
+            return refund_object(refund)  # finished already (a resend and a retry raced)
         charge = await repository.get(conn, "charges", m, lm, refund["charge_id"], for_update=True)
         assert charge is not None
         reserved = charge["amount_refunding"] - refund["amount"]
@@ -174,7 +254,11 @@ async def _finish(
                 refund_id,
                 {
                     "status": status,
-                    "outcome": outcome.value,
+                    # "accepted": the PSP took it and confirms later; "pending" would read
+                    # as "no answer yet" and let a resend finish it twice.
+                    "outcome": (
+                        "accepted" if outcome is ModificationOutcome.PENDING else outcome.value
+                    ),
                     "psp_reference": psp_reference,
                     "balance_transaction": txn,
                 },
@@ -192,8 +276,8 @@ async def _finish(
             await emit(conn, origin, "refund.created", refund_object(refund))
             await emit(conn, origin, "charge.refunded", charge_object(charge))
         obj = refund_object(refund)
-        await idempotency.store_response(conn, caller.idempotency, 200, obj)
-    return await expansion.expand(p.db, obj, expand, m, lm)
+        await idempotency.store_response(conn, idem, 200, obj)
+    return obj
 
 
 async def retrieve_refund(
