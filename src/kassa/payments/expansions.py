@@ -13,7 +13,6 @@ from kassa.payments.schemas import (
     balance_transaction_object,
     charge_object,
     intent_object,
-    refund_object,
 )
 from kassa.vault import service as vault
 
@@ -36,7 +35,6 @@ def _loader(
 _intent = _loader("payment_intents", intent_object)
 _charge = _loader("charges", charge_object)
 _txn = _loader("balance_transactions", balance_transaction_object)
-_refund = _loader("refunds", refund_object)
 _customer = customers.customer_for_expansion
 _pm = vault.payment_method_for_expansion
 
@@ -54,5 +52,3 @@ for owner, field, target, resolver in (
     ("balance_transaction", "source", "charge", _charge),
 ):
     expansion.register(owner, field, target, resolver)
-
-__all__ = ["_refund"]

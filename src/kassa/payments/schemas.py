@@ -10,7 +10,6 @@ from pydantic import Field
 from kassa.core.http.pagination import Created, ListParams
 from kassa.core.http.params import Expand, Metadata, OptionalStr, Params
 
-Amount = int  # minor units; bounds checked per currency in the service
 MAX_AMOUNT = 99_999_999_99
 
 
