@@ -30,6 +30,10 @@ def test_malformed_keys_are_a_400_naming_the_param(query):
     assert err.value.param
 
 
+def test_numeric_top_level_names_stay_names():
+    assert decode_query("0=a&1=b") == {"0": "a", "1": "b"}
+
+
 def test_json_bodies_are_accepted_and_must_be_objects():
     assert decode_body("application/json", b'{"a": {"b": 1}}') == {"a": {"b": 1}}
     with pytest.raises(InvalidRequest):

@@ -61,6 +61,14 @@ def test_basic_auth_with_key_as_user_and_form_and_json_bodies(api_url, key):
     assert bad_json.status_code == 400
 
 
+def test_numeric_parameter_names_are_unknown_parameters(api_url, key):
+    r = httpx.post(
+        f"{api_url}/v1/customers", headers={"Authorization": f"Bearer {key}"}, data={"0": "x"}
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "0"
+
+
 def test_idempotency_key_too_long_is_rejected(api_url, key):
     r = httpx.post(
         f"{api_url}/v1/customers",

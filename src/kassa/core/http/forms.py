@@ -86,9 +86,9 @@ def decode_pairs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                         param=name,
                     )
                 node = child
-    result = _listify(root, ())
-    assert isinstance(result, dict)
-    return result
+    # Top-level names stay names even when numeric (``0=x`` is an unknown parameter, not a
+    # list); only nested levels become lists.
+    return {k: _listify(v, (k,)) for k, v in root.items()}
 
 
 def decode_query(query: str) -> dict[str, Any]:
