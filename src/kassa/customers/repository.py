@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from kassa.core.db import Connection, Record
-from kassa.core.http.pagination import ListParams, RangeFilter
+from kassa.core.http.pagination import ListParams, RangeFilter, fetch_page
 
 
 async def insert(
@@ -129,16 +128,8 @@ async def list_page(
     email_index: bytes | None,
     created: RangeFilter | None,
 ) -> list[Record]:
-    args: list[Any] = [merchant_id, livemode]
-    conditions = ["merchant_id = $1", "livemode = $2", "deleted_at IS NULL"]
-    if email_index is not None:
-        args.append(email_index)
-        conditions.append(f"email_index = ${len(args)}")
-    if created is not None:
-        conditions += created.sql("created_at", args)
-    page_conditions, order, limit = page.page_sql("id", args)
-    where = " AND ".join(conditions + page_conditions)
-    rows: list[Record] = await conn.fetch(
-        f"SELECT * FROM customers WHERE {where} ORDER BY {order} LIMIT {limit}", *args
-    )
-    return rows
+    return await fetch_page(
+        conn, "customers", page,
+        {"merchant_id": merchant_id, "livemode": livemode, "email_index": email_index},
+        where=["deleted_at IS NULL"], created=created,
+    )  # fmt: skip

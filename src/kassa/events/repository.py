@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from kassa.core.db import Connection, Record
-from kassa.core.http.pagination import ListParams, RangeFilter
+from kassa.core.http.pagination import ListParams, RangeFilter, fetch_page
 
 WEBHOOKS_CONSUMER = "webhooks"
 
@@ -425,14 +425,10 @@ async def mark_endpoint_deleted(
 async def list_endpoints(
     conn: Connection, merchant_id: str, livemode: bool, page: ListParams
 ) -> list[Record]:
-    args: list[Any] = [merchant_id, livemode]
-    conditions = ["merchant_id = $1", "livemode = $2", "deleted_at IS NULL"]
-    page_conditions, order, limit = page.page_sql("id", args)
-    where = " AND ".join(conditions + page_conditions)
-    rows: list[Record] = await conn.fetch(
-        f"SELECT * FROM webhook_endpoints WHERE {where} ORDER BY {order} LIMIT {limit}", *args
-    )
-    return rows
+    return await fetch_page(
+        conn, "webhook_endpoints", page, {"merchant_id": merchant_id, "livemode": livemode},
+        where=["deleted_at IS NULL"],
+    )  # fmt: skip
 
 
 async def subscribed_endpoints(
@@ -646,20 +642,11 @@ async def list_deliveries(
     status: str | None,
     event_id: str | None,
 ) -> list[Record]:
-    args: list[Any] = [merchant_id, endpoint_id]
-    conditions = ["merchant_id = $1", "endpoint_id = $2"]
-    if status is not None:
-        args.append(status)
-        conditions.append(f"status = ${len(args)}")
-    if event_id is not None:
-        args.append(event_id)
-        conditions.append(f"event_id = ${len(args)}")
-    page_conditions, order, limit = page.page_sql("id", args)
-    where = " AND ".join(conditions + page_conditions)
-    rows: list[Record] = await conn.fetch(
-        f"SELECT * FROM webhook_deliveries WHERE {where} ORDER BY {order} LIMIT {limit}", *args
-    )
-    return rows
+    return await fetch_page(
+        conn, "webhook_deliveries", page,
+        {"merchant_id": merchant_id, "endpoint_id": endpoint_id, "status": status,
+         "event_id": event_id},
+    )  # fmt: skip
 
 
 async def list_attempts(
@@ -671,21 +658,11 @@ async def list_attempts(
     event_id: str | None,
     delivery_id: str | None,
 ) -> list[Record]:
-    args: list[Any] = [merchant_id, endpoint_id]
-    conditions = ["merchant_id = $1", "endpoint_id = $2"]
-    if event_id is not None:
-        args.append(event_id)
-        conditions.append(f"event_id = ${len(args)}")
-    if delivery_id is not None:
-        args.append(delivery_id)
-        conditions.append(f"delivery_id = ${len(args)}")
-    page_conditions, order, limit = page.page_sql("id", args)
-    where = " AND ".join(conditions + page_conditions)
-    rows: list[Record] = await conn.fetch(
-        f"SELECT * FROM webhook_delivery_attempts WHERE {where} ORDER BY {order} LIMIT {limit}",
-        *args,
-    )
-    return rows
+    return await fetch_page(
+        conn, "webhook_delivery_attempts", page,
+        {"merchant_id": merchant_id, "endpoint_id": endpoint_id, "event_id": event_id,
+         "delivery_id": delivery_id},
+    )  # fmt: skip
 
 
 async def replay_dead(conn: Connection, merchant_id: str, endpoint_id: str, now: datetime) -> int:

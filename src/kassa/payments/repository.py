@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from kassa.core.db import Connection, Record
-from kassa.core.http.pagination import ListParams, RangeFilter
+from kassa.core.http.pagination import ListParams, RangeFilter, fetch_page
 
 _TABLES = frozenset({"payment_intents", "charges", "refunds", "balance_transactions"})
 
@@ -104,20 +104,10 @@ async def list_page(
 ) -> list[Record]:
     """One page of ``table``, with equality ``filters`` on named columns."""
     assert table in _TABLES
-    args: list[Any] = [merchant_id, livemode]
-    conditions = ["merchant_id = $1", "livemode = $2"]
-    for column, value in filters.items():
-        if value is not None:
-            args.append(value)
-            conditions.append(f"{column} = ${len(args)}")
-    if created is not None:
-        conditions += created.sql("created_at", args)
-    page_conditions, order, limit = page.page_sql("id", args)
-    where = " AND ".join(conditions + page_conditions)
-    rows: list[Record] = await conn.fetch(
-        f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT {limit}", *args
-    )
-    return rows
+    return await fetch_page(
+        conn, table, page, {"merchant_id": merchant_id, "livemode": livemode, **filters},
+        created=created,
+    )  # fmt: skip
 
 
 async def fee_plan(conn: Connection, merchant_id: str, currency: str) -> Record | None:

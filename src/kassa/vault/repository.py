@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from kassa.core.db import Connection, Record
-from kassa.core.http.pagination import ListParams
+from kassa.core.http.pagination import ListParams, fetch_page
 
 
 async def insert(
@@ -180,20 +179,11 @@ async def list_page(
     customer_id: str | None,
     allow_redisplay: str | None = None,
 ) -> list[Record]:
-    args: list[Any] = [merchant_id, livemode]
-    conditions = ["merchant_id = $1", "livemode = $2"]
-    if customer_id is not None:
-        args.append(customer_id)
-        conditions.append(f"customer_id = ${len(args)}")
-    if allow_redisplay is not None:
-        args.append(allow_redisplay)
-        conditions.append(f"allow_redisplay = ${len(args)}")
-    page_conditions, order, limit = page.page_sql("id", args)
-    where = " AND ".join(conditions + page_conditions)
-    rows: list[Record] = await conn.fetch(
-        f"SELECT * FROM payment_methods WHERE {where} ORDER BY {order} LIMIT {limit}", *args
-    )
-    return rows
+    return await fetch_page(
+        conn, "payment_methods", page,
+        {"merchant_id": merchant_id, "livemode": livemode, "customer_id": customer_id,
+         "allow_redisplay": allow_redisplay},
+    )  # fmt: skip
 
 
 # --- KEK rotation ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from kassa.core.db import Connection, Record
 from kassa.core.errors import InvalidRequest
 from kassa.core.http.params import Expand, Params
 
@@ -99,3 +100,32 @@ def list_object(
 
 # ``created[gt]=…`` or ``created=<unix seconds>`` on list endpoints.
 Created = Annotated[RangeFilter | None, BeforeValidator(_range)]
+
+
+async def fetch_page(
+    conn: Connection,
+    table: str,
+    page: ListParams,
+    equals: dict[str, Any],
+    *,
+    where: Sequence[str] = (),
+    created: RangeFilter | None = None,
+) -> list[Record]:
+    """One page of ``table`` (a name from the calling repository, never from a client):
+    rows whose columns equal ``equals`` (a None value is no filter), that meet the fixed
+    ``where`` conditions and the ``created`` bounds, newest first, plus one to tell
+    ``has_more``. Every domain's list endpoint reads through this one keyset query."""
+    args: list[Any] = []
+    conditions = list(where)
+    for column, value in equals.items():
+        if value is not None:
+            args.append(value)
+            conditions.append(f"{column} = ${len(args)}")
+    if created is not None:
+        conditions += created.sql("created_at", args)
+    page_conditions, order, limit = page.page_sql("id", args)
+    clause = " AND ".join(conditions + page_conditions) or "true"
+    rows: list[Record] = await conn.fetch(
+        f"SELECT * FROM {table} WHERE {clause} ORDER BY {order} LIMIT {limit}", *args
+    )
+    return rows
