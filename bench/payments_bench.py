@@ -1,37 +1,86 @@
 """End-to-end card payments: ``POST /v1/payment_intents`` with ``confirm=true`` and automatic
 capture, through the vault, routing, the sandbox acquirer over loopback, the ledger and the
-outbox — the whole payment path, per second and with its latency."""
+outbox — the whole payment path, per second and with its latency.
+
+Measured twice: with healthy acquirers, then with the preferred acquirer answering 20 % of
+requests with an error (half 503, half 429), to show what retries, cascades and unknown
+outcomes cost. Each figure carries how the payments ended."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
 from bench import loadgen
 from bench.harness import merchant_key, running_api, running_sandbox
+from kassa.core.db import Database
 
 CONCURRENCY = 16
+BODY = b"amount=2000&currency=usd&payment_method=pm_card_visa&confirm=true"
+# The degraded run: one acquirer errs on one request in five.
+DEGRADED_FAULTS = {"seed": 7, "error_rates": {"503": 0.1, "429": 0.1}}
+
+
+def intent_statuses(dsn: str, merchant_name: str, since: datetime) -> dict[str, int]:
+    """How the bench merchant's payment intents created since ``since`` ended, by status."""
+
+    async def count() -> dict[str, int]:
+        db = await Database.connect(dsn, 1, 1)
+        try:
+            async with db.connection() as conn:
+                rows = await conn.fetch(
+                    "SELECT i.status, count(*) AS n FROM payment_intents i"
+                    " JOIN merchants m ON m.id = i.merchant_id"
+                    " WHERE m.name = $1 AND i.created_at >= $2 GROUP BY i.status",
+                    merchant_name,
+                    since,
+                )
+            return {r["status"]: r["n"] for r in rows}
+        finally:
+            await db.close()
+
+    return asyncio.run(count())
 
 
 def run(dsn: str, duration_s: float = 10.0, workers: int = 2) -> list[dict[str, object]]:
-    key = merchant_key(dsn, "Bench payments")
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-    body = b"amount=2000&currency=usd&payment_method=pm_card_visa&confirm=true"
+    figures = []
+    with running_sandbox() as manifest:
+        services = json.loads(Path(manifest).read_text())["services"]
+        admin = services["acquirer_a"]["base_url"] + "/admin/faults"
+        for label, faults in (("healthy", None), ("degraded", DEGRADED_FAULTS)):
+            name = f"Bench payments {label}"
+            key = merchant_key(dsn, name)
+            headers = {
+                "Authorization": f"Bearer {key}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
 
-    def pay(conn: int, n: int) -> tuple[str, str, dict[str, str], bytes]:
-        return "POST", "/v1/payment_intents", headers, body
+            def pay(
+                conn: int, n: int, h: dict[str, str] = headers
+            ) -> tuple[str, str, dict[str, str], bytes]:
+                return "POST", "/v1/payment_intents", h, BODY
 
-    with (
-        running_sandbox() as manifest,
-        running_api(dsn, workers, KASSA_SANDBOX_MANIFEST=str(manifest)) as (url, _pid),
-    ):
-        loadgen.run(url, pay, CONCURRENCY, 2.0)  # warm-up: pools, prepared statements
-        result = loadgen.run(url, pay, CONCURRENCY, duration_s, processes=1)
-    return [
-        result.figure(
-            "card_payments_e2e",
-            CONCURRENCY,
-            api_workers=workers,
-            unit_note="create+confirm, automatic capture, acquirer_a",
-        )
-    ]
+            with running_api(dsn, workers, KASSA_SANDBOX_MANIFEST=str(manifest)) as (url, _):
+                loadgen.run(url, pay, CONCURRENCY, 2.0)  # warm-up: pools, prepared statements
+                if faults is not None:
+                    httpx.post(admin, json=faults, timeout=5).raise_for_status()
+                started = datetime.now(UTC)
+                try:
+                    result = loadgen.run(url, pay, CONCURRENCY, duration_s, processes=1)
+                finally:
+                    httpx.delete(admin, timeout=5).raise_for_status()
+            figures.append(
+                result.figure(
+                    "card_payments_e2e" if faults is None else "card_payments_e2e_degraded",
+                    CONCURRENCY,
+                    api_workers=workers,
+                    unit_note="create+confirm, automatic capture, acquirer_a preferred"
+                    + ("" if faults is None else "; acquirer_a: 10 % 503 + 10 % 429"),
+                    intent_statuses=intent_statuses(dsn, name, started),
+                )
+            )
+    return figures

@@ -82,6 +82,9 @@ class ModificationResult:
     outcome: ModificationOutcome
     psp_reference: str | None
     message: str | None = None
+    # Captures only: False when the PSP keeps an uncaptured remainder authorised after a final
+    # capture (it has no "final" flag), so Kassa must void it to release the shopper's funds.
+    remainder_released: bool = True
 
 
 class PaymentState(StrEnum):

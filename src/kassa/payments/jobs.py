@@ -51,6 +51,19 @@ async def expire_authorizations(context: procrastinate.JobContext, timestamp: in
     return await expiry.expire_authorizations(payments)
 
 
+@blueprint.task(name="release_remainder", pass_context=True)
+async def release_remainder(
+    context: procrastinate.JobContext,
+    merchant_id: str,
+    livemode: bool,
+    charge_id: str,
+    attempt: int,
+) -> str:
+    """Void the uncaptured remainder of a final partial capture at a PSP that keeps it."""
+    payments: Payments = context.additional_context["payments"]
+    return await expiry.release_remainder(payments, merchant_id, livemode, charge_id, attempt)
+
+
 @blueprint.task(name="process_psp_events", pass_context=True, queueing_lock="psp-inbox-run")
 async def process_psp_events(context: procrastinate.JobContext) -> int:
     """Apply stored PSP notifications."""

@@ -7,6 +7,7 @@ after a partial capture the remainder stays authorised until it is cancelled or 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -85,8 +86,10 @@ class ArvonaConnector:
         return mapper.authorize_result(data, request.capture)
 
     async def capture(self, request: ModificationRequest) -> ModificationResult:
-        """Ask for a (partial) capture; confirmed later by a CAPTURE notification."""
-        return await self._modify(request, "captures", with_amount=True)
+        """Ask for a (partial) capture; confirmed later by a CAPTURE notification. Arvona
+        keeps a partial capture's remainder authorised: the caller voids it."""
+        result = await self._modify(request, "captures", with_amount=True)
+        return dataclasses.replace(result, remainder_released=False)
 
     async def void(self, request: ModificationRequest) -> ModificationResult:
         """Release what is not captured; confirmed later by a CANCELLATION notification."""

@@ -1,12 +1,19 @@
 """Authorisations nobody captured: voided at the PSP and canceled after seven days, as Stripe
-does, so the customer's funds are not held forever."""
+does, so the customer's funds are not held forever; and the uncaptured remainder of a partial
+capture, released at PSPs that keep it authorised."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from kassa.connectors.base import ConnectorError, ModificationOutcome, ModificationRequest
-from kassa.core import clock
+from kassa.connectors.base import (
+    ConnectorError,
+    ModificationOutcome,
+    ModificationRequest,
+    PaymentState,
+)
+from kassa.core import clock, jobs
+from kassa.core.db import Connection
 from kassa.payments import repository
 from kassa.payments.schemas import intent_object
 from kassa.payments.service.context import Origin, Payments, emit
@@ -14,6 +21,75 @@ from kassa.payments.service.transitions import move
 from kassa.payments.states import IntentStatus
 
 AUTHORIZATION_LIFETIME = timedelta(days=7)
+# A remainder can only be voided once the PSP has applied the capture (a void first would
+# close the authorisation and refuse the capture): look again this often, this many times.
+RELEASE_RETRY = timedelta(minutes=1)
+RELEASE_ATTEMPTS = 30
+
+
+async def schedule_release(
+    conn: Connection,
+    merchant_id: str,
+    livemode: bool,
+    charge_id: str,
+    attempt: int = 0,
+    delay: timedelta = RELEASE_RETRY,
+) -> None:
+    """Queue the release of a partially captured charge's remainder, in the caller's
+    transaction (the one booking the capture)."""
+    await jobs.defer(
+        conn,
+        "payments:release_remainder",
+        {
+            "merchant_id": merchant_id,
+            "livemode": livemode,
+            "charge_id": charge_id,
+            "attempt": attempt,
+        },
+        scheduled_at=clock.now() + delay,
+        queueing_lock=f"release:{charge_id}:{attempt}",
+    )
+
+
+async def release_remainder(
+    p: Payments, merchant_id: str, livemode: bool, charge_id: str, attempt: int = 0
+) -> str:
+    """Void what a final partial capture left authorised, so the shopper's bank releases it.
+    Moves no money in the ledger (only captured amounts were booked). Returns what happened:
+    ``requested`` (the void is sent under the reference ``<charge>-release``, so a repeat is
+    harmless), ``waiting`` (the capture is not applied yet; asked again later), or why
+    nothing was needed."""
+    async with p.db.connection() as conn:
+        charge = await repository.get(conn, "charges", merchant_id, livemode, charge_id)
+    if charge is None or not charge["captured"] or charge["amount_captured"] >= charge["amount"]:
+        return "nothing to release"
+    connector = p.connectors.get(charge["connector"])
+    try:
+        status = await connector.status(charge_id)
+        if (
+            status.state is PaymentState.CAPTURED
+            and status.amount_captured >= (charge["amount_captured"])
+        ):
+            result = await connector.void(
+                ModificationRequest(
+                    reference=f"{charge_id}-release",
+                    psp_reference=charge["psp_reference"],
+                    amount=charge["amount"] - charge["amount_captured"],
+                    currency=charge["currency"],
+                )
+            )
+            if result.outcome is ModificationOutcome.FAILED:
+                return f"refused: {result.message or 'closed already'}"
+            return "requested"
+        if status.state is PaymentState.VOIDED:
+            return "closed already"
+    except ConnectorError:
+        pass  # Asked again below: a release is worth retrying, never worth guessing.
+    if attempt + 1 >= RELEASE_ATTEMPTS:
+        return "gave up: the authorisation lapses at the PSP"
+    async with p.db.transaction() as conn:
+        await schedule_release(conn, merchant_id, livemode, charge_id, attempt + 1)
+    return "waiting"
 
 
 async def expire_authorization(

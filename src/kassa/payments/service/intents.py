@@ -27,7 +27,7 @@ from kassa.payments.schemas import (
     charge_object,
     intent_object,
 )
-from kassa.payments.service import attempts, money
+from kassa.payments.service import attempts, expiry, money
 from kassa.payments.service.context import Origin, Payments, emit
 from kassa.payments.service.transitions import move
 from kassa.payments.states import CANCELABLE, IntentStatus, UnexpectedState
@@ -397,6 +397,8 @@ async def capture_intent(
             charge["id"],
             {"captured": True, "amount_captured": amount, "fee": fee, "balance_transaction": txn},
         )
+        if not result.remainder_released and amount < charge["amount"]:
+            await expiry.schedule_release(conn, caller.merchant_id, caller.livemode, charge["id"])
         changes: dict[str, Any] = {
             "operation": None,
             "amount_received": amount,
