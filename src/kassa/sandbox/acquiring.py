@@ -151,6 +151,9 @@ class AcquirerService(Service):
             outcome = Outcome.AUTHENTICATION_REQUIRED
         else:
             outcome = issuer
+        if outcome is Outcome.APPROVED and self.faults.issuer_declines():
+            # A degraded acquirer (injected): the issuer refuses as it would any card.
+            outcome = issuer = Outcome.GENERIC_DECLINE
         return CardCheck(outcome, issuer, card, scripted)
 
     def _authentication_ok(

@@ -92,6 +92,9 @@ class FaultConfig:
     webhook_duplicate_rate: float = 0.0
     webhook_delay_s: float = 0.0
     webhook_reorder_window_s: float = 0.0
+    # Card acquirers only: the share of approvals the issuer turns into a generic decline
+    # (an acquirer "degraded to 50 % declines"). Answered normally, never as an error.
+    decline_rate: float = 0.0
 
     @property
     def steady(self) -> bool:
@@ -115,6 +118,7 @@ class FaultConfig:
             "seed", "path_prefix", "latency", "error_rates", "error_after_apply", "timeout_rate",
             "hang_s", "outage", "outage_mode", "script", "webhook_drop_rate",
             "webhook_duplicate_rate", "webhook_delay_s", "webhook_reorder_window_s",
+            "decline_rate",
         }  # fmt: skip
         unknown = set(data) - known
         if unknown:
@@ -162,6 +166,7 @@ class FaultConfig:
             webhook_reorder_window_s=_non_negative(
                 data.get("webhook_reorder_window_s", 0.0), "webhook_reorder_window_s"
             ),
+            decline_rate=_rate(data.get("decline_rate", 0.0), "decline_rate"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -185,6 +190,7 @@ class FaultConfig:
             "webhook_duplicate_rate": self.webhook_duplicate_rate,
             "webhook_delay_s": self.webhook_delay_s,
             "webhook_reorder_window_s": self.webhook_reorder_window_s,
+            "decline_rate": self.decline_rate,
         }  # fmt: skip
 
 
@@ -247,6 +253,7 @@ class Faults:
         # Separate streams so webhook traffic does not shift the request fault sequence.
         self._rng = random.Random(f"{seed}/{self._service}/requests")
         self._webhook_rng = random.Random(f"{seed}/{self._service}/webhooks")
+        self._decline_rng = random.Random(f"{seed}/{self._service}/declines")
         self._script: deque[str] = deque(self.config.script)
 
     def configure(self, config: FaultConfig) -> None:
@@ -303,6 +310,15 @@ class Faults:
         key = str(plan.status) if plan.kind is FaultKind.ERROR else plan.kind.value
         self.injected[key] = self.injected.get(key, 0) + 1
         return plan
+
+    def issuer_declines(self) -> bool:
+        """Decide whether the issuer declines an authorisation it would have approved
+        (``decline_rate``); counted as ``decline`` in ``injected``."""
+        rate = self.config.decline_rate
+        if rate <= 0 or self._decline_rng.random() >= rate:
+            return False
+        self.injected["decline"] = self.injected.get("decline", 0) + 1
+        return True
 
     def webhook_fate(self) -> WebhookFate:
         """Decide whether a webhook attempt is dropped and whether it is sent twice."""
