@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from kassa.core.db import Connection, Record
 from kassa.core.http.pagination import ListParams, fetch_page
@@ -66,6 +67,52 @@ async def insert(
     return row
 
 
+async def insert_method(
+    conn: Connection,
+    *,
+    merchant_id: str,
+    id: str,
+    livemode: bool,
+    created_at: datetime,
+    type: str,
+    details: dict[str, Any],
+    fingerprint: str | None,
+    sealed: bytes | None,
+    sealed_key: bytes | None,
+    billing_details: bytes | None,
+    billing_key: bytes | None,
+    kek_id: str,
+    allow_redisplay: str,
+    metadata: dict[str, str],
+) -> Record:
+    """A payment method other than a card; a bank account's number (or IBAN) is ``sealed``,
+    stored where a card's number is."""
+    row: Record = await conn.fetchrow(
+        """
+        INSERT INTO payment_methods (merchant_id, id, livemode, created_at, type, details,
+                                     fingerprint, pan, pan_key, billing_details, billing_key,
+                                     kek_id, allow_redisplay, metadata)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        RETURNING *
+        """,
+        merchant_id,
+        id,
+        livemode,
+        created_at,
+        type,
+        details,
+        fingerprint,
+        sealed,
+        sealed_key,
+        billing_details,
+        billing_key,
+        kek_id,
+        allow_redisplay,
+        metadata,
+    )
+    return row
+
+
 async def get(
     conn: Connection,
     merchant_id: str,
@@ -95,7 +142,7 @@ async def update_details(
     exp_year: int,
     billing_details: bytes | None,
     billing_key: bytes | None,
-    pan_key: bytes,
+    pan_key: bytes | None,
     kek_id: str,
     allow_redisplay: str,
     metadata: dict[str, str],
@@ -178,11 +225,12 @@ async def list_page(
     *,
     customer_id: str | None,
     allow_redisplay: str | None = None,
+    type: str | None = None,
 ) -> list[Record]:
     return await fetch_page(
         conn, "payment_methods", page,
         {"merchant_id": merchant_id, "livemode": livemode, "customer_id": customer_id,
-         "allow_redisplay": allow_redisplay},
+         "allow_redisplay": allow_redisplay, "type": type},
     )  # fmt: skip
 
 
@@ -223,7 +271,7 @@ async def rewrap(
     conn: Connection,
     merchant_id: str,
     ids: list[str],
-    pan_keys: list[bytes],
+    pan_keys: list[bytes | None],
     billing_keys: list[bytes | None],
     kek_id: str,
 ) -> None:

@@ -55,7 +55,13 @@ async def rotate_kek(
                         conn,
                         merchant_id,
                         [r["id"] for r in rows],
-                        [under_current_kek(bytes(r["pan_key"]), ring) for r in rows],
+                        [
+                            # Redirect methods (paypal, klarna) seal no number.
+                            None
+                            if r["pan_key"] is None
+                            else under_current_kek(bytes(r["pan_key"]), ring)
+                            for r in rows
+                        ],
                         [
                             None
                             if r["billing_key"] is None

@@ -47,9 +47,45 @@ class CardNumberDetails(_Nested):
     cvc: OptionalStr = None
 
 
+class UsBankAccountDetails(_Nested):
+    # Plain strings: validation errors then never quote the number.
+    account_number: str = Field(max_length=40)
+    routing_number: str = Field(max_length=40)
+    account_holder_type: Literal["individual", "company"] = "individual"
+    account_type: Literal["checking", "savings"] = "checking"
+
+
+class SepaDebitDetails(_Nested):
+    iban: str = Field(max_length=64)
+
+
+class DateOfBirth(_Nested):
+    day: int = Field(ge=1, le=31)
+    month: int = Field(ge=1, le=12)
+    year: int = Field(ge=1900, le=2200)
+
+
+class KlarnaDetails(_Nested):
+    dob: DateOfBirth | None = None
+
+
+class NoDetails(_Nested):
+    pass
+
+
+# Payment method types the vault holds: cards, bank accounts for direct debits, and the
+# redirect methods of a wallet (``paypal``) and buy now, pay later (``klarna``).
+METHOD_TYPES = ("card", "us_bank_account", "sepa_debit", "paypal", "klarna")
+MethodType = Literal["card", "us_bank_account", "sepa_debit", "paypal", "klarna"]
+
+
 class PaymentMethodCreate(Params):
-    type: Literal["card"]
-    card: CardNumberDetails
+    type: MethodType
+    card: CardNumberDetails | None = None
+    us_bank_account: UsBankAccountDetails | None = None
+    sepa_debit: SepaDebitDetails | None = None
+    paypal: NoDetails | None = None
+    klarna: KlarnaDetails | None = None
     billing_details: OptionalBilling = None
     metadata: Metadata = None
     allow_redisplay: AllowRedisplay | None = None
@@ -82,8 +118,8 @@ class PaymentMethodRetrieve(Params):
     expand: Expand
 
 
-# Stripe's payment method types are lower_snake words; Kassa holds cards only, so any other
-# type lists as empty rather than failing integrations that ask for it.
+# Stripe's payment method types are lower_snake words; a type Kassa does not hold lists as
+# empty rather than failing integrations that ask for it.
 PaymentMethodType = Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,39}$")]
 
 
@@ -146,6 +182,24 @@ def _check(stored: str | None, present: bool) -> str | None:
 def payment_method_object(row: Any, billing: dict[str, Any]) -> dict[str, Any]:
     """The ``payment_method`` object as Stripe's API returns it."""
     billing = {**empty_billing_details(), **billing}
+    if row["type"] != "card":
+        # Bank accounts and redirect methods: what ``details`` holds (never an account
+        # number or IBAN), with the keyed fingerprint for bank accounts.
+        details = dict(row["details"] or {})
+        if row["fingerprint"] is not None:
+            details["fingerprint"] = row["fingerprint"]
+        return {
+            "id": row["id"],
+            "object": "payment_method",
+            "allow_redisplay": row["allow_redisplay"],
+            "billing_details": billing,
+            "created": int(row["created_at"].timestamp()),
+            "customer": row["customer_id"],
+            "livemode": row["livemode"],
+            "metadata": row["metadata"],
+            "type": row["type"],
+            row["type"]: details,
+        }
     address = billing["address"]
     brand = row["brand"]
     return {

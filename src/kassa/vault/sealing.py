@@ -29,6 +29,12 @@ def fingerprint_of(number: str) -> str:
     return cards.fingerprint(_derived_key(keyring().index_key, b"fingerprint.v1"), number)
 
 
+def bank_fingerprint_of(account: str) -> str:
+    """The fingerprint of a bank account (``routing/account`` or an IBAN): keyed like a card
+    fingerprint, under a key of its own."""
+    return cards.fingerprint(_derived_key(keyring().index_key, b"bank_fingerprint.v1"), account)
+
+
 def seal_pan(pm_id: str, number: str) -> tuple[bytes, bytes, str]:
     """``(wrapped data key, ciphertext, KEK id)`` of a card number, bound to ``pm_id``."""
     ring = keyring()

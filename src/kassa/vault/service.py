@@ -27,7 +27,7 @@ from kassa.core.ids import new_id
 from kassa.core.keyring import keyring
 from kassa.customers import service as customers
 from kassa.events import service as events
-from kassa.vault import cards, repository, sealing
+from kassa.vault import bank_accounts, cards, repository, sealing
 from kassa.vault import cvc as cvc_store
 from kassa.vault.errors import (
     PaymentMethodMissing,
@@ -37,11 +37,15 @@ from kassa.vault.errors import (
     not_reusable,
 )
 from kassa.vault.schemas import (
+    METHOD_TYPES,
     CustomerPaymentMethodList,
+    KlarnaDetails,
     PaymentMethodAttach,
     PaymentMethodCreate,
     PaymentMethodList,
     PaymentMethodUpdate,
+    SepaDebitDetails,
+    UsBankAccountDetails,
     merge_billing_details,
     payment_method_object,
 )
@@ -185,11 +189,126 @@ def _previous(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 # --- the HTTP API ---------------------------------------------------------------------------
 
 
+def _details_for(params: PaymentMethodCreate) -> Any:
+    """The type's own hash (``card``, ``us_bank_account``…): required for cards and bank
+    accounts, and no other type's hash may come with it."""
+    for other in METHOD_TYPES:
+        if other != params.type and getattr(params, other) is not None:
+            raise InvalidRequest(
+                f"Received unknown parameter: {other}. A payment method of type "
+                f"{params.type} takes {params.type}, not {other}.",
+                param=other,
+            )
+    details = getattr(params, params.type)
+    if details is None and params.type in ("card", "us_bank_account", "sepa_debit"):
+        raise InvalidRequest(
+            f"Missing required param: {params.type}.", code="parameter_missing", param=params.type
+        )
+    return details
+
+
+def _require_billing(billing: dict[str, Any], field: str, type_: str) -> None:
+    if not billing.get(field):
+        raise InvalidRequest(
+            f"Missing required param: billing_details[{field}]. A {type_} payment method "
+            f"needs the {'account holder' if field == 'name' else 'customer'}'s {field}.",
+            code="parameter_missing",
+            param=f"billing_details[{field}]",
+        )
+
+
+def _new_method(
+    pm_id: str, params: PaymentMethodCreate, billing: dict[str, Any]
+) -> tuple[dict[str, Any], str | None, str | None]:
+    """(shown details, fingerprint, secret to seal) of a non-card payment method, validated."""
+    details = _details_for(params)
+    if isinstance(details, UsBankAccountDetails):
+        _require_billing(billing, "name", params.type)
+        routing, number = bank_accounts.check_us_account(
+            details.routing_number, details.account_number
+        )
+        shown: dict[str, Any] = {
+            "account_holder_type": details.account_holder_type,
+            "account_type": details.account_type,
+            "bank_name": None,
+            "financial_connections_account": None,
+            "last4": number[-4:],
+            "networks": {"preferred": "ach", "supported": ["ach"]},
+            "routing_number": routing,
+            "status_details": None,
+        }
+        return shown, sealing.bank_fingerprint_of(f"{routing}/{number}"), number
+    if isinstance(details, SepaDebitDetails):
+        _require_billing(billing, "name", params.type)
+        iban = bank_accounts.normalize_iban(details.iban)
+        bank_code, branch_code = bank_accounts.iban_codes(iban)
+        shown = {
+            "bank_code": bank_code,
+            "branch_code": branch_code,
+            "country": iban[:2],
+            "generated_from": {"charge": None, "setup_attempt": None},
+            "last4": iban[-4:],
+        }
+        return shown, sealing.bank_fingerprint_of(iban), iban
+    if params.type == "klarna":
+        _require_billing(billing, "email", params.type)
+        dob = (
+            details.dob.model_dump() if isinstance(details, KlarnaDetails) and details.dob else None
+        )
+        return {"dob": dob}, None, None
+    return {}, None, None  # paypal: the buyer is known once they approve a payment
+
+
+async def _create_method(
+    db: Database, caller: Caller, params: PaymentMethodCreate
+) -> dict[str, Any]:
+    """A bank account or redirect payment method. A bank account's number (or IBAN) is
+    sealed like a card number; only its last four, routing number or bank code and keyed
+    fingerprint are readable."""
+    billing = merge_billing_details({}, params.billing_details) if params.billing_details else {}
+    pm_id = new_id("pm")
+    shown, fingerprint, secret = _new_method(pm_id, params, billing)
+    sealed_key: bytes | None = None
+    sealed: bytes | None = None
+    kek_id = keyring().current.key_id
+    if secret is not None:
+        sealed_key, sealed, kek_id = sealing.seal_pan(pm_id, secret)
+    billing_key, sealed_billing = sealing.seal_billing(pm_id, billing)
+    idem = caller.idempotency
+    async with db.transaction(single_statement=idem is None) as conn:
+        await idempotency.claim(conn, idem)
+        row = await repository.insert_method(
+            conn,
+            merchant_id=caller.merchant_id,
+            id=pm_id,
+            livemode=caller.livemode,
+            created_at=clock.now(),
+            type=params.type,
+            details=shown,
+            fingerprint=fingerprint,
+            sealed=sealed,
+            sealed_key=sealed_key,
+            billing_details=sealed_billing,
+            billing_key=billing_key,
+            kek_id=kek_id,
+            allow_redisplay=params.allow_redisplay or "unspecified",
+            metadata=merge_metadata({}, params.metadata, "metadata" in params.model_fields_set),
+        )
+        obj = payment_method_object(row, billing)
+        await idempotency.store_response(conn, idem, 200, obj)
+    return await expansion.expand(db, obj, params.expand, caller.merchant_id, caller.livemode)
+
+
 async def create_payment_method(
     db: Database, caller: Caller, params: PaymentMethodCreate
 ) -> dict[str, Any]:
-    """Tokenize a card: validate it, seal its number, keep its CVC in memory only."""
+    """Tokenize a card (validate it, seal its number, keep its CVC in memory only) or create
+    a bank account or redirect payment method."""
     expansion.validate(OBJECT, params.expand)
+    if params.type != "card":
+        return await _create_method(db, caller, params)
+    _details_for(params)
+    assert params.card is not None
     card = _tokenize(
         params.card.number, params.card.exp_month, params.card.exp_year, params.card.cvc
     )
@@ -249,6 +368,10 @@ async def update_payment_method(
             raise must_be_attached_to_update()
         before = _render(row)
         exp_month, exp_year = row["exp_month"], row["exp_year"]
+        if params.card is not None and row["type"] != "card":
+            raise InvalidRequest(
+                f"A payment method of type {row['type']} has no card to update.", param="card"
+            )
         if params.card is not None:
             if params.card.exp_month is not None:
                 exp_month = params.card.exp_month
@@ -265,7 +388,11 @@ async def update_payment_method(
             billing_key = sealing.under_current_kek(billing_key, ring)
         # Whatever this row was wrapped by, it leaves wrapped by the current KEK, so the row's
         # single kek_id stays true for both of its keys.
-        pan_key = sealing.under_current_kek(bytes(row["pan_key"]), ring)
+        pan_key = (
+            None
+            if row["pan_key"] is None
+            else sealing.under_current_kek(bytes(row["pan_key"]), ring)
+        )
         row = await repository.update_details(
             conn,
             caller.merchant_id,
@@ -388,10 +515,15 @@ async def list_payment_methods(
     if params.customer is not None:
         await _existing_customer(db, caller, params.customer)
     rows: list[Record] = []
-    if params.type in (None, "card"):
+    if params.type is None or params.type in METHOD_TYPES:
         async with db.connection() as conn:
             rows = await repository.list_page(
-                conn, caller.merchant_id, caller.livemode, params, customer_id=params.customer
+                conn,
+                caller.merchant_id,
+                caller.livemode,
+                params,
+                customer_id=params.customer,
+                type=params.type,
             )
     page, has_more = params.page(rows)
     result = list_object("/v1/payment_methods", page, has_more, _render)
@@ -413,7 +545,7 @@ async def list_customer_payment_methods(
     expansion.validate(OBJECT, params.expand, is_list=True)
     await _customer_or_404(db, caller, customer_id)
     rows: list[Record] = []
-    if params.type in (None, "card"):
+    if params.type is None or params.type in METHOD_TYPES:
         async with db.connection() as conn:
             rows = await repository.list_page(
                 conn,
@@ -422,6 +554,7 @@ async def list_customer_payment_methods(
                 params,
                 customer_id=customer_id,
                 allow_redisplay=params.allow_redisplay,
+                type=params.type,
             )
     page, has_more = params.page(rows)
     url = f"/v1/customers/{customer_id}/payment_methods"
@@ -519,6 +652,9 @@ async def card_for_authorization(
         raise PaymentMethodMissing(pm_id, param=param)
     if row["detached_at"] is not None:
         raise not_reusable(pm_id)
+    if row["type"] != "card":
+        # Never hand a bank account number to a card acquirer.
+        raise InvalidRequest(f"The PaymentMethod {pm_id} is not a card.", param=param)
     number = sealing.open_pan(row)
     return CardForAuthorization(
         number=number,
@@ -531,6 +667,42 @@ async def card_for_authorization(
         fingerprint=row["fingerprint"],
         last4=row["last4"],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BankAccountForDebit:
+    """A bank account as a debit needs it, in memory for one call: never log it, store it or
+    put it in an exception; ``repr`` shows no number."""
+
+    rail: str  # ach | sepa
+    account_number: str | None = field(repr=False)
+    routing_number: str | None
+    iban: str | None = field(repr=False)
+    holder_name: str | None
+    last4: str
+
+
+async def bank_account_for_debit(
+    db: Database, merchant_id: str, livemode: bool, pm_id: str, *, param: str = "payment_method"
+) -> BankAccountForDebit:
+    """Open a bank account payment method's sealed number for one debit: the only way an
+    account number or IBAN leaves the vault."""
+    async with db.connection() as conn:
+        row = await repository.get(conn, merchant_id, livemode, pm_id)
+    if row is None:
+        raise PaymentMethodMissing(pm_id, param=param)
+    if row["detached_at"] is not None:
+        raise not_reusable(pm_id)
+    if row["type"] not in ("us_bank_account", "sepa_debit"):
+        raise InvalidRequest(f"The PaymentMethod {pm_id} is not a bank account.", param=param)
+    secret = sealing.open_pan(row)
+    details = row["details"] or {}
+    holder = sealing.open_billing(row).get("name")
+    if row["type"] == "us_bank_account":
+        return BankAccountForDebit(
+            "ach", secret, details.get("routing_number"), None, holder, details.get("last4", "")
+        )
+    return BankAccountForDebit("sepa", None, None, secret, holder, details.get("last4", ""))
 
 
 def take_cvc(pm_id: str) -> str | None:
