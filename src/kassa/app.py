@@ -12,7 +12,9 @@ from starlette.responses import Response
 
 from kassa.config import Settings, get_settings
 from kassa.connectors.configuration import load_configuration
+from kassa.connectors.policy import Resilience
 from kassa.connectors.registry import ConnectorRegistry
+from kassa.connectors.routing.api import router as routing_router
 from kassa.core import logging as kassa_logging
 from kassa.core import metrics
 from kassa.core.db import Database
@@ -29,6 +31,7 @@ from kassa.merchants.api import router as merchants_router
 from kassa.merchants.service import Authenticator
 from kassa.payments import api as payments_api
 from kassa.payments import psp_api, redirect_api
+from kassa.payments.service import attempts
 from kassa.payments.service.context import Payments
 from kassa.vault.api import customer_router as vault_customer_router
 from kassa.vault.api import router as vault_router
@@ -47,14 +50,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.db = db
         app.state.authenticate = Authenticator(db)
-        connectors = ConnectorRegistry.from_configuration(
-            load_configuration(settings.connectors_file, settings.sandbox_manifest)
-        )
+        configuration = load_configuration(settings.connectors_file, settings.sandbox_manifest)
+        connectors = ConnectorRegistry.from_configuration(configuration)
         public_url = settings.public_url or f"http://{settings.api_host}:{settings.api_port}"
-        app.state.payments = Payments(db, connectors, public_url)
+        resilience = Resilience.for_connectors(db, configuration.connectors)
+        payments = Payments(db, connectors, public_url, resilience=resilience)
+        app.state.payments = payments
+        unregister = metrics.on_scrape(lambda: attempts.refresh_gauges(payments))
+        app.state.connectors = connectors
         try:
             yield
         finally:
+            unregister()
             await connectors.close()
             await db.close()
 
@@ -75,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         merchants_router,
         customers_router,
+        routing_router,
         events_router,
         webhook_endpoints_router,
         vault_router,
@@ -103,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
+        await metrics.refresh()
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 

@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from kassa.config import get_settings
+from kassa.connectors.cli import app as connectors_app
+from kassa.connectors.routing.cli import app as routing_app
 from kassa.core import migrate as migrations
 from kassa.core.crypto import generate_key
 from kassa.core.db import Database
@@ -28,6 +30,7 @@ from kassa.core.embedded_pg import Cluster, free_port
 from kassa.events.cli import relay as relay_command
 from kassa.events.cli import webhooks_app
 from kassa.ledger.cli import app as ledger_app
+from kassa.payments.cli import app as payments_app
 from kassa.sandbox.cli import app as sandbox_app
 from kassa.vault.cli import app as vault_app
 
@@ -42,6 +45,9 @@ app.add_typer(vault_app, name="vault")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(connectors_app, name="connectors")
+app.add_typer(payments_app, name="payments")
+app.add_typer(routing_app, name="routing")
 app.command("relay")(relay_command)
 console = Console()
 T = TypeVar("T")

@@ -11,6 +11,7 @@ import procrastinate
 
 from kassa.config import get_settings
 from kassa.connectors.configuration import load_configuration
+from kassa.connectors.policy import Resilience
 from kassa.connectors.registry import ConnectorRegistry
 from kassa.core import jobs
 from kassa.core.db import Database
@@ -47,9 +48,8 @@ async def run(dsn: str, *, concurrency: int = 4, wait: bool = True, **options: A
     """Work jobs until stopped (SIGINT/SIGTERM), or, with ``wait=False``, until none is left."""
     db = await Database.connect(dsn, 1, concurrency + 1)
     settings = get_settings()
-    connectors = ConnectorRegistry.from_configuration(
-        load_configuration(settings.connectors_file, settings.sandbox_manifest)
-    )
+    configuration = load_configuration(settings.connectors_file, settings.sandbox_manifest)
+    connectors = ConnectorRegistry.from_configuration(configuration)
     app = create_app(dsn)
     try:
         async with app.open_async():
@@ -64,6 +64,7 @@ async def run(dsn: str, *, concurrency: int = 4, wait: bool = True, **options: A
                         db,
                         connectors,
                         settings.public_url or f"http://{settings.api_host}:{settings.api_port}",
+                        resilience=Resilience.for_connectors(db, configuration.connectors),
                     ),
                 },
                 install_signal_handlers=wait,

@@ -20,6 +20,7 @@ from kassa.connectors.configuration import (
     sandbox_configuration,
 )
 from kassa.connectors.registry import ConnectorRegistry, UnknownConnector
+from kassa.connectors.routing import RouteRequest
 
 from .support import Admin, auth
 
@@ -117,7 +118,13 @@ def test_missing_credentials_are_named(tmp_path: Path) -> None:
 
 def test_from_the_sandbox_manifest(sandbox: dict[str, Any]) -> None:
     configuration = sandbox_configuration(sandbox)
-    a, b = configuration.connectors
+    # The acquirers, then the bank, wallet and BNPL providers (asynchronous payment methods).
+    a, b, *methods = configuration.connectors
+    assert [(c.name, c.kind, c.threeds) for c in methods] == [
+        ("bank", "bank", None),
+        ("wallet", "wallet", None),
+        ("bnpl", "bnpl", None),
+    ]
     services = sandbox["services"]
     assert (a.name, a.kind, a.base_url) == (
         "acquirer_a",
@@ -142,7 +149,13 @@ def test_load_configuration_prefers_the_file(tmp_path: Path, sandbox: dict[str, 
     from_file = load_configuration(write(tmp_path, EXAMPLE), manifest)
     assert [c.name for c in from_file.connectors] == ["arvona_eu", "beltrane_us"]
     from_manifest = load_configuration(None, manifest)
-    assert [c.name for c in from_manifest.connectors] == ["acquirer_a", "acquirer_b"]
+    assert [c.name for c in from_manifest.connectors] == [
+        "acquirer_a",
+        "acquirer_b",
+        "bank",
+        "wallet",
+        "bnpl",
+    ]
     assert load_configuration(None, tmp_path / "absent.json").connectors == ()
 
 
@@ -151,15 +164,20 @@ async def test_registry_from_the_sandbox(sandbox: dict[str, Any], admin: Admin) 
     try:
         assert isinstance(registry.get("acquirer_a"), ArvonaConnector)
         assert isinstance(registry.get("acquirer_b"), BeltraneConnector)
-        assert registry.names == ["acquirer_a", "acquirer_b"]
+        assert registry.names == ["acquirer_a", "acquirer_b", "bank", "wallet", "bnpl"]
         with pytest.raises(UnknownConnector):
             registry.get("acquirer_c")
-        assert registry.route("usd", "visa") == ["acquirer_a", "acquirer_b"]
-        assert registry.route("mxn", "visa") == ["acquirer_b"]
-        assert registry.route("eur", "amex") == ["acquirer_a"]
-        assert registry.route("usd", "discover") == ["acquirer_b"]
+        assert registry.router.route(RouteRequest("usd", "visa", 1000)).candidates == [
+            "acquirer_a",
+            "acquirer_b",
+        ]
+        assert registry.router.route(RouteRequest("mxn", "visa", 1000)).candidates == ["acquirer_b"]
+        assert registry.router.route(RouteRequest("eur", "amex", 1000)).candidates == ["acquirer_a"]
+        assert registry.router.route(RouteRequest("usd", "discover", 1000)).candidates == [
+            "acquirer_b"
+        ]
         # The fee schedule matches what the acquirer actually books.
-        for name in registry.names:
+        for name in ("acquirer_a", "acquirer_b"):
             request = auth(amount=10_000, currency="usd", capture=True)
             result = await registry.get(name).authorize(request)
             assert result.outcome is AuthorizeOutcome.CAPTURED

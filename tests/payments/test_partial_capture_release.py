@@ -68,6 +68,7 @@ async def test_remainder_of_a_partial_capture_is_voided_at_arvona(
     assert pi.status == "succeeded"
     assert pi.amount_received == 3000
     charge_id = pi.latest_charge
+    assert isinstance(charge_id, str)
     async with db.connection() as conn:
         queued = await conn.fetchval(
             "SELECT count(*) FROM procrastinate_jobs WHERE task_name = "

@@ -14,6 +14,15 @@ from kassa.core.logging import _luhn_ok
 TESTS = Path(__file__).resolve().parents[1]
 # Distinctive CVCs sent by the suite (short codes like "123" are checked by shape below).
 KNOWN_CVCS = ("7391",)
+# The sandbox bank's test accounts (tests/payments/test_bank_debits.py): sealed like card
+# numbers, so never in plain text either.
+BANK_ACCOUNTS = (
+    "000123456789",
+    "000222222227",
+    "000333333335",
+    "DE89370400440532013000",
+    "DE62370400440532013001",
+)
 
 
 def _card_numbers_used_in_tests() -> set[str]:
@@ -42,6 +51,8 @@ def test_no_card_number_or_cvc_in_the_database_or_logs(pg_cluster, api_server, l
         plain = re.sub(r"\\x[0-9a-f]+", "", text)
         for number in numbers:
             assert number not in plain, f"card number …{number[-4:]} found in {where}"
+        for account in BANK_ACCOUNTS:
+            assert account not in plain, f"bank account …{account[-4:]} found in {where}"
         for cvc in KNOWN_CVCS:
             # As a value a client sent (a JSON or quoted string, a form field): a bare
             # four-digit number is also any amount the ledger tests posted.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +122,11 @@ class EventKind(StrEnum):
     CHARGEBACK_WON = "chargeback_won"
     CHARGEBACK_LOST = "chargeback_lost"
     SETTLEMENT = "settlement"  # a settlement report is ready to download
+    # Asynchronous payment methods (bank debits, wallets, BNPL): see ``MethodConnector``.
+    DEBIT_SETTLED = "debit_settled"  # the bank rail collected the debit
+    DEBIT_RETURNED = "debit_returned"  # returned, before or after settling (``reason``)
+    APPROVED = "approved"  # the shopper approved on the provider's page
+    DECLINED = "declined"  # the provider declined (credit check, funding instrument)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,3 +243,89 @@ class Connector(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# --- asynchronous payment methods -----------------------------------------------------------
+# Bank debits, wallets and buy-now-pay-later do not authorise a card: a debit runs on a bank
+# rail for days, a wallet or BNPL payment waits for the shopper to approve on the provider's
+# page. Their connectors implement ``MethodConnector`` (and ``Connector`` for refunds, status
+# and notifications; ``authorize`` refuses cards).
+
+
+@dataclass(frozen=True, slots=True)
+class BankAccount:
+    """A bank account to debit, opened from the vault for this call only."""
+
+    rail: str  # ach | sepa
+    account_number: str | None = field(default=None, repr=False)  # ACH
+    routing_number: str | None = None  # ACH
+    iban: str | None = field(default=None, repr=False)  # SEPA
+    holder_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MethodRequest:
+    """Start one payment with an asynchronous payment method."""
+
+    reference: str  # our attempt (charge) id: the idempotency key and the inquiry key
+    amount: int  # minor units
+    currency: str  # lower-case ISO 4217
+    payment_method_type: str  # Stripe's: us_bank_account, sepa_debit, paypal, klarna
+    capture: bool = True
+    return_url: str | None = None  # redirect methods: where the provider sends the shopper
+    cancel_url: str | None = None
+    email: str | None = None  # BNPL: the customer the credit check is for
+    bank_account: BankAccount | None = None
+    description: str | None = None
+
+
+class MethodOutcome(StrEnum):
+    PROCESSING = "processing"  # a debit is on the rail: settled or returned later
+    REQUIRES_ACTION = "requires_action"  # send the shopper to ``redirect_url``
+    AUTHORIZED = "authorized"  # approved, not captured
+    CAPTURED = "captured"  # the money is the merchant's (settlement may still be deferred)
+    DECLINED = "declined"  # refused (credit check, funding instrument), or the shopper left
+    RETURNED = "returned"  # a debit came back (``returned_after_settlement`` if late)
+    NOT_FOUND = "not_found"  # the provider holds nothing under the reference
+
+
+@dataclass(frozen=True, slots=True)
+class MethodResult:
+    outcome: MethodOutcome
+    psp_reference: str | None  # the provider's id of the payment (debit, order, checkout)
+    redirect_url: str | None = None
+    failure_code: str | None = None  # Stripe vocabulary: insufficient_funds, account_closed…
+    message: str | None = None
+    psp_code: str | None = None  # the provider's own code (R01, AM04, INSTRUMENT_DECLINED…)
+    # Where refunds go when it is not ``psp_reference`` (a wallet refunds the capture).
+    capture_reference: str | None = None
+    # How long after the capture the provider pays the money out (BNPL's deferred
+    # settlement): a duration, so the provider's clock never has to agree with ours.
+    settles_after: timedelta | None = None
+    returned_after_settlement: bool = False
+    details: Mapping[str, str | None] = field(default_factory=dict)  # payer email, id…
+
+
+@runtime_checkable
+class MethodConnector(Protocol):
+    """A provider of asynchronous payment methods (bank, wallet, BNPL)."""
+
+    name: str
+    payment_method_types: frozenset[str]
+    currencies: frozenset[str]  # lower-case; what the provider accepts
+
+    async def start(self, request: MethodRequest) -> MethodResult:
+        """Create the payment: a debit (``PROCESSING``) or a checkout the shopper must approve
+        (``REQUIRES_ACTION``). Idempotent under ``request.reference``."""
+        ...
+
+    async def complete(
+        self, request: MethodRequest, psp_reference: str, return_params: Mapping[str, str]
+    ) -> MethodResult:
+        """After the shopper came back (or a notification said they approved): verify with the
+        provider what they did and, when approved and ``request.capture``, capture."""
+        ...
+
+    async def inquire(self, reference: str) -> MethodResult:
+        """What the provider holds under our reference (the fallback to notifications)."""
+        ...

@@ -13,8 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kassa.connectors.amounts import from_decimal_string
 
-Kind = Literal["acquirer_a", "acquirer_b"]
-KINDS: tuple[Kind, ...] = ("acquirer_a", "acquirer_b")
+Kind = Literal["acquirer_a", "acquirer_b", "bank", "wallet", "bnpl"]
+KINDS: tuple[Kind, ...] = ("acquirer_a", "acquirer_b", "bank", "wallet", "bnpl")
+# Card acquirers: what card routing chooses among. The other kinds serve asynchronous payment
+# methods (bank debits, wallets, BNPL) and are picked by payment method type instead.
+CARD_KINDS: frozenset[str] = frozenset({"acquirer_a", "acquirer_b"})
 
 
 class ConfigurationError(ValueError):
@@ -71,6 +74,40 @@ class FeeSchedule(_Frozen):
         return 0 if raw is None else from_decimal_string(raw, currency)
 
 
+class BreakerConfig(_Frozen):
+    """The circuit breaker in front of a connector's authorisations (docs/connectors.md).
+
+    It opens after ``failure_threshold`` consecutive failures (unsent requests, unknown
+    outcomes: timeouts, 5xx, resets), or when at least ``min_calls`` calls in the last
+    ``window_s`` seconds failed at ``failure_ratio`` or more, as counted by each process. Open,
+    payments go to the next candidate without a network call; after ``cool_down_s`` up to
+    ``probes`` requests (across all processes) test the PSP: a success closes it, a failure
+    opens it again."""
+
+    enabled: bool = True
+    failure_threshold: int = Field(default=5, ge=1)
+    failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    window_s: float = Field(default=30.0, gt=0)
+    min_calls: int = Field(default=20, ge=1)
+    cool_down_s: float = Field(default=30.0, gt=0)
+    probes: int = Field(default=1, ge=1)
+    # How long a process trusts its copy of the shared state before reading it again.
+    cache_s: float = Field(default=1.0, ge=0)
+
+
+class RetryConfig(_Frozen):
+    """Resending an authorisation under the same reference (safe: the reference is the PSP's
+    idempotency key) when the error policy says ``retry``: at most ``max_retries`` times,
+    waiting a random time up to ``base_delay_s * 2**n`` (capped at ``max_delay_s``: full
+    jitter), and never starting a retry (or honouring a ``Retry-After``) that would end past
+    ``budget_s`` since the first call. The budget bounds the API's latency."""
+
+    max_retries: int = Field(default=2, ge=0, le=5)
+    base_delay_s: float = Field(default=0.1, ge=0)
+    max_delay_s: float = Field(default=1.0, ge=0)
+    budget_s: float = Field(default=3.0, ge=0)
+
+
 class ThreeDSServer(_Frozen):
     """A 3-D Secure server (the sandbox's ``threeds``) for PSPs that do not run the challenge
     themselves: the connector creates the authentication there when the issuer asks for it."""
@@ -96,6 +133,11 @@ class ConnectorConfig(_Frozen):
     # Signed timestamps older (or newer) than this are refused: replayed notifications.
     webhook_tolerance_s: float = Field(default=300.0, gt=0)
     threeds: ThreeDSServer | None = None
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    retries: RetryConfig = Field(default_factory=RetryConfig)
+    # Error policy overrides for this connector, code → retry | cascade | stop (see
+    # connectors/policy.py); the database table `kassa connectors errors` edits wins over these.
+    errors: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("base_url")
     @classmethod
@@ -108,6 +150,18 @@ class ConnectorConfig(_Frozen):
     @classmethod
     def _lower(cls, value: frozenset[str]) -> frozenset[str]:
         return frozenset(v.lower() for v in value)
+
+    @field_validator("errors")
+    @classmethod
+    def _policy(cls, value: dict[str, str]) -> dict[str, str]:
+        from kassa.connectors import policy  # it imports this module
+
+        for code, action in value.items():
+            try:
+                policy.check(code, action)
+            except policy.PolicyError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     def credential(self, key: str) -> str:
         """One of the credentials, or a ``ConfigurationError`` naming the missing one."""
@@ -124,30 +178,83 @@ class ConnectorConfig(_Frozen):
 
 
 class RoutingRule(_Frozen):
-    """Payments matching every given condition go to ``connector``; an omitted condition
-    matches anything."""
+    """Payments meeting every given condition go to the rule's connectors; an omitted
+    condition matches anything. The action is exactly one of: ``connector`` (that PSP first),
+    ``split`` (a weighted share of the volume per PSP, weights summing to 100) or
+    ``connectors`` (those PSPs, ranked by success rate, then estimated fee). Merchant rules
+    (``/v1/routing/rules``) are the same shape with an ``id`` and a ``priority``."""
 
+    id: str | None = None  # a merchant rule's id; platform rules are named by position
+    priority: int = 0  # merchant rules: lower is evaluated first
     currencies: frozenset[str] | None = None
     brands: frozenset[str] | None = None
-    connector: str
+    countries: frozenset[str] | None = None  # the card's issuing country (ISO 3166 alpha-2)
+    min_amount: int | None = Field(default=None, ge=0)  # minor units, inclusive
+    max_amount: int | None = Field(default=None, ge=0)  # minor units, inclusive
+    payment_method_types: frozenset[str] | None = None
+    connector: str | None = None
+    connectors: tuple[str, ...] | None = None
+    split: dict[str, int] | None = None
 
-    @field_validator("currencies", "brands")
+    @field_validator("currencies", "brands", "payment_method_types")
     @classmethod
     def _lower(cls, value: frozenset[str] | None) -> frozenset[str] | None:
         return None if value is None else frozenset(v.lower() for v in value)
 
-    def matches(self, currency: str, brand: str) -> bool:
-        """True if a ``brand`` card payment in ``currency`` meets this rule's conditions."""
-        return (self.currencies is None or currency.lower() in self.currencies) and (
-            self.brands is None or brand.lower() in self.brands
-        )
+    @field_validator("countries")
+    @classmethod
+    def _upper(cls, value: frozenset[str] | None) -> frozenset[str] | None:
+        return None if value is None else frozenset(v.upper() for v in value)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> RoutingRule:
+        given = [a for a in ("connector", "connectors", "split") if getattr(self, a) is not None]
+        if len(given) != 1:
+            raise ValueError("a routing rule needs exactly one of connector, connectors, split")
+        if self.split is not None and (
+            len(self.split) < 2
+            or any(w <= 0 for w in self.split.values())
+            or sum(self.split.values()) != 100
+        ):
+            raise ValueError("split needs two or more positive weights adding up to 100")
+        if self.connectors is not None and not self.connectors:
+            raise ValueError("connectors must not be empty")
+        if None not in (self.min_amount, self.max_amount) and (
+            self.min_amount > self.max_amount  # type: ignore[operator]
+        ):
+            raise ValueError("min_amount must not exceed max_amount")
+        return self
+
+    @property
+    def named(self) -> tuple[str, ...]:
+        """Every connector the rule names, in its order."""
+        if self.connector is not None:
+            return (self.connector,)
+        if self.split is not None:
+            return tuple(self.split)
+        return self.connectors or ()
+
+
+class SuccessRateConfig(_Frozen):
+    """The sliding window success-rate routing ranks by (per connector, brand, card country)
+    and the exploration that keeps a recovered PSP in view."""
+
+    window_attempts: int = Field(default=200, gt=0)  # the last N outcomes per key …
+    window_seconds: float = Field(default=900.0, gt=0)  # … none older than this
+    min_attempts: int = Field(default=10, gt=0)  # fewer: the rate is unknown (ranks as best)
+    band: float = Field(default=0.02, gt=0, le=1)  # rates this close rank equal; cost decides
+    exploration: float = Field(default=0.05, ge=0, le=0.5)  # share sent to a non-best PSP
 
 
 class RoutingConfig(_Frozen):
-    """Rules in order of preference, and the connector for what no rule names."""
+    """Platform routing, for payments no merchant rule matches: rules in order of preference
+    and the connector for what no rule names. ``strategy`` ``ordered`` keeps that order;
+    ``success_rate`` ranks the same candidates by success rate, then estimated fee."""
 
     rules: tuple[RoutingRule, ...] = ()
     default: str | None = None
+    strategy: Literal["ordered", "success_rate"] = "ordered"
+    success_rate: SuccessRateConfig = Field(default_factory=SuccessRateConfig)
 
 
 class ConnectorsFile(_Frozen):
@@ -162,7 +269,7 @@ class ConnectorsFile(_Frozen):
         names = [c.name for c in self.connectors]
         if len(set(names)) != len(names):
             raise ValueError(f"connector names must be unique: {names}")
-        named = [r.connector for r in self.routing.rules]
+        named = [n for r in self.routing.rules for n in r.named]
         if self.routing.default is not None:
             named.append(self.routing.default)
         unknown = sorted(set(named) - set(names))
@@ -192,8 +299,9 @@ def load_connectors_file(path: Path) -> ConnectorsFile:
 
 def configs_from_sandbox_manifest(manifest: Mapping[str, Any]) -> list[ConnectorConfig]:
     """The connectors for a running sandbox (``kassa sandbox --manifest``): one per card
-    acquirer, named after the service, with its URL, credentials, secret, currencies, brands
-    and fees; acquirers get the sandbox's 3-D Secure server when it has one."""
+    acquirer and one each for the bank, the wallet and BNPL, named after the service, with its
+    URL, credentials, secret, currencies, brands and fees; acquirers get the sandbox's 3-D
+    Secure server when it has one."""
     services: Mapping[str, Any] = manifest.get("services") or {}
     threeds_entry = services.get("threeds")
     threeds = None
@@ -217,7 +325,7 @@ def configs_from_sandbox_manifest(manifest: Mapping[str, Any]) -> list[Connector
                 brands=frozenset(entry.get("brands") or ()),
                 fees=FeeSchedule.model_validate(entry.get("fees") or {}),
                 settle_days=entry.get("settle_days"),
-                threeds=threeds,
+                threeds=threeds if kind in CARD_KINDS else None,
             )
         )
     return configs
@@ -227,6 +335,7 @@ def routing_for(configs: list[ConnectorConfig]) -> RoutingConfig:
     """Routing when none is configured: one rule per connector, in the given order, limited
     to what it supports; the first connector is the default. Every connector able to take a
     payment is a candidate, the earlier ones first."""
+    configs = [c for c in configs if c.kind in CARD_KINDS]
     rules = tuple(
         RoutingRule(currencies=c.currencies or None, brands=c.brands or None, connector=c.name)
         for c in configs

@@ -2,7 +2,8 @@
 
 ``ConnectorRegistry.from_configuration(load_configuration(...))`` is what a process holds for
 its lifetime: one connector (one connection pool) per configured PSP account. It answers
-``get(name)`` and ``route(currency, brand)``, the two questions the payment path asks."""
+``get(name)`` and ``route(...)``, the two questions the payment path asks, and hears each
+settled attempt's outcome (``record_outcome``) for success-rate routing."""
 
 from __future__ import annotations
 
@@ -12,15 +13,23 @@ import httpx
 
 from kassa.connectors.acquirer_a import ArvonaConnector
 from kassa.connectors.acquirer_b import BeltraneConnector
-from kassa.connectors.base import Connector
+from kassa.connectors.bank import BankConnector
+from kassa.connectors.base import Connector, MethodConnector
+from kassa.connectors.bnpl import BnplConnector
 from kassa.connectors.configuration import ConnectorConfig, ConnectorsFile
-from kassa.connectors.routing import Router
+from kassa.connectors.routing import Decision, Router, RouteRequest
+from kassa.connectors.routing import service as routing_rules
+from kassa.connectors.wallet import WalletConnector
+from kassa.core.db import Connection
 
 Factory = Callable[[ConnectorConfig, httpx.AsyncClient | None], Connector]
 
 FACTORIES: dict[str, Factory] = {
     "acquirer_a": ArvonaConnector,
     "acquirer_b": BeltraneConnector,
+    "bank": BankConnector,
+    "wallet": WalletConnector,
+    "bnpl": BnplConnector,
 }
 
 
@@ -73,9 +82,35 @@ class ConnectorRegistry:
         except KeyError:
             raise UnknownConnector(f"no connector named {name!r}") from None
 
-    def route(self, currency: str, brand: str) -> list[str]:
-        """Candidate connector names for a payment, best first (see ``routing.Router``)."""
-        return self.router.route(currency, brand)
+    @property
+    def configs(self) -> Mapping[str, ConnectorConfig]:
+        """Every connector's configuration by name (what routing rules are checked against)."""
+        return dict(self._configs)
+
+    async def route(
+        self, conn: Connection, merchant_id: str, livemode: bool, request: RouteRequest
+    ) -> Decision:
+        """Where a payment goes and why (``routing.engine``): the merchant's rules, read on
+        ``conn``, then platform routing."""
+        rules = await routing_rules.rules_for(conn, merchant_id, livemode)
+        return self.router.route(request, rules)
+
+    def record_outcome(
+        self, connector: str, brand: str | None, country: str | None, outcome: str
+    ) -> None:
+        """Feed a settled attempt's outcome to success-rate routing (this process's window)."""
+        self.router.record_outcome(connector, brand, country, outcome)
+
+    def method_connectors(self, payment_method_type: str, currency: str) -> list[str]:
+        """Connectors taking an asynchronous payment method (``us_bank_account``, ``paypal``…)
+        in ``currency``, in configuration order: card routing never offers these."""
+        return [
+            name
+            for name, c in self._connectors.items()
+            if isinstance(c, MethodConnector)
+            and payment_method_type in c.payment_method_types
+            and currency.lower() in c.currencies
+        ]
 
     async def close(self) -> None:
         """Close every connector's connection pool."""

@@ -8,7 +8,7 @@ import procrastinate
 
 from kassa.core import clock
 from kassa.payments import repository
-from kassa.payments.service import attempts, expiry, psp_events, refunds
+from kassa.payments.service import async_methods, attempts, expiry, psp_events, refunds
 from kassa.payments.service.context import Payments
 
 blueprint = procrastinate.Blueprint()
@@ -29,11 +29,33 @@ async def sweep_unresolved(context: procrastinate.JobContext, timestamp: int) ->
     """Find attempts left ``pending`` by a process that died between the saga's two
     transactions (no job was deferred for them) and resolve them."""
     payments: Payments = context.additional_context["payments"]
-    return await resolve_stale(payments)
+    return await recover_abandoned(payments)
+
+
+# Longer than any authorisation can be in flight (timeouts, retries, cascades), so the sweep
+# never asks about a call still running: a PSP that has not yet recorded it says NOT_FOUND.
+ABANDONED_AFTER = timedelta(minutes=2)
+
+
+async def recover_abandoned(
+    payments: Payments, age: timedelta = ABANDONED_AFTER, limit: int = 500
+) -> int:
+    """Resolve attempts nobody will resolve otherwise: those a killed process left with no
+    recorded outcome (older than ``age``), and unknown outcomes whose inquiry job was lost
+    (past the whole schedule, yet not flagged). Scheduled inquiries are left to their jobs,
+    so the backoff holds. Returns how many were asked."""
+    now = clock.now()
+    lost = now - sum(attempts.INQUIRY_BACKOFF, timedelta()) - timedelta(hours=1)
+    async with payments.db.connection() as conn:
+        rows = await repository.unanswered_charges(conn, now - age, lost, limit)
+    for row in rows:
+        await attempts.resolve_charge(payments, row["merchant_id"], row["livemode"], row["id"])
+    return len(rows)
 
 
 async def resolve_stale(payments: Payments, age: timedelta = timedelta(minutes=2)) -> int:
-    """Resolve every attempt pending for longer than ``age``; returns how many were asked."""
+    """Ask the PSP now about every attempt pending for longer than ``age``, whatever its
+    schedule (tests and operators: ``kassa payments resolve``); returns how many were asked."""
     async with payments.db.connection() as conn:
         rows = await repository.unresolved_charges(conn, clock.now() - age, 500)
     for row in rows:
@@ -90,3 +112,13 @@ async def resend_refund(
     """Send a refund whose answer was lost again, under the same reference."""
     payments: Payments = context.additional_context["payments"]
     return await refunds.resend_refund(payments, merchant_id, livemode, refund_id, attempt)
+
+
+@blueprint.task(name="resolve_async_payment", pass_context=True)
+async def resolve_async_payment(
+    context: procrastinate.JobContext, merchant_id: str, livemode: bool, charge_id: str
+) -> str:
+    """Learn a bank debit's, wallet's or BNPL payment's outcome from its provider (the
+    fallback to notifications, and what a shopper's decision notified by webhook runs)."""
+    payments: Payments = context.additional_context["payments"]
+    return await async_methods.resolve(payments, merchant_id, livemode, charge_id)

@@ -150,8 +150,10 @@ async def set_fee_plan(
 async def unresolved_charges(conn: Connection, older_than: datetime, limit: int) -> list[Record]:
     """Attempts still waiting for the PSP's answer (a crash or a lost response)."""
     rows: list[Record] = await conn.fetch(
+        # A bank debit on the rail (``processing``) is pending for days by design; its own
+        # inquiries (service/async_methods.py) follow it.
         "SELECT merchant_id, livemode, id FROM charges WHERE status = 'pending' "
-        "AND created_at < $1 ORDER BY created_at LIMIT $2",
+        "AND outcome <> 'processing' AND created_at < $1 ORDER BY created_at LIMIT $2",
         older_than,
         limit,
     )
@@ -223,3 +225,43 @@ async def find_by_id(conn: Connection, table: str, object_id: str) -> Record | N
         f"SELECT * FROM {table} WHERE id = $1 FOR NO KEY UPDATE", object_id
     )
     return row
+
+
+async def unanswered_charges(
+    conn: Connection, older_than: datetime, lost_before: datetime, limit: int
+) -> list[Record]:
+    """Attempts a dead process left without any recorded outcome (created before
+    ``older_than``), and unknown outcomes past their whole inquiry schedule (created before
+    ``lost_before``) that nobody flagged: their inquiry job was lost."""
+    rows: list[Record] = await conn.fetch(
+        "(SELECT merchant_id, livemode, id, created_at FROM charges "
+        " WHERE outcome = 'pending' AND status = 'pending' AND created_at < $1 "
+        " ORDER BY created_at LIMIT $3) "
+        "UNION ALL "
+        "(SELECT merchant_id, livemode, id, created_at FROM charges "
+        " WHERE outcome = 'unknown' AND status = 'pending' AND review_since IS NULL "
+        " AND created_at < $2 ORDER BY created_at LIMIT $3)",
+        older_than,
+        lost_before,
+        limit,
+    )
+    return rows
+
+
+async def charges_in_review(conn: Connection, limit: int) -> list[Record]:
+    """Attempts whose outcome no status inquiry could learn, oldest first."""
+    rows: list[Record] = await conn.fetch(
+        "SELECT merchant_id, livemode, id, intent_id, connector, amount, currency, created_at, "
+        "inquiries, review_since FROM charges WHERE review_since IS NOT NULL "
+        "AND status = 'pending' ORDER BY review_since LIMIT $1",
+        limit,
+    )
+    return rows
+
+
+async def count_in_review(conn: Connection) -> int:
+    """How many attempts wait for an operator."""
+    n: int = await conn.fetchval(
+        "SELECT count(*) FROM charges WHERE review_since IS NOT NULL AND status = 'pending'"
+    )
+    return n

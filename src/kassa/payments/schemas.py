@@ -21,7 +21,9 @@ class IntentCreate(Params):
     confirm: bool = False
     customer: OptionalStr = Field(default=None, max_length=255)
     payment_method: OptionalStr = Field(default=None, max_length=255)
-    payment_method_types: list[Literal["card"]] | None = None
+    payment_method_types: (
+        list[Literal["card", "us_bank_account", "sepa_debit", "paypal", "klarna"]] | None
+    ) = None
     description: OptionalStr = Field(default=None, max_length=1000)
     receipt_email: OptionalStr = Field(default=None, max_length=512)
     statement_descriptor: OptionalStr = Field(default=None, max_length=22)
@@ -131,7 +133,7 @@ def intent_object(row: Any) -> dict[str, Any]:
         "metadata": row["metadata"],
         "next_action": row["next_action"],
         "payment_method": row["payment_method_id"],
-        "payment_method_types": ["card"],
+        "payment_method_types": row["payment_method_types"] or ["card"],
         "receipt_email": row["receipt_email"],
         "statement_descriptor": row["statement_descriptor"],
         "status": row["status"],
@@ -164,11 +166,19 @@ def charge_object(row: Any) -> dict[str, Any]:
         "paid": row["status"] == "succeeded",
         "payment_intent": row["intent_id"],
         "payment_method": row["payment_method_id"],
-        "payment_method_details": {"type": "card", "card": row["payment_method_details"]},
+        "payment_method_details": _method_details(row["payment_method_details"]),
         "refunded": captured and row["amount_refunded"] == row["amount_captured"],
         "status": row["status"],
         "routing": row["routing"],
     }
+
+
+def _method_details(details: dict[str, Any]) -> dict[str, Any]:
+    # A card's details are stored bare; other types' (bank debits, wallet, BNPL) are stored
+    # in Stripe's shape already, ``{"type": t, t: {...}}``.
+    if "type" in details:
+        return details
+    return {"type": "card", "card": details}
 
 
 def _outcome(row: Any) -> dict[str, Any] | None:

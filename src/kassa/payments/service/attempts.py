@@ -8,21 +8,32 @@ and finishes the saga. Nothing is ever guessed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from kassa.connectors import policy
 from kassa.connectors.base import (
     AuthorizeOutcome,
     AuthorizeRequest,
     AuthorizeResult,
     Card,
+    Connector,
     ConnectorError,
+    NotSent,
     OutcomeUnknown,
     PaymentState,
+    RateLimited,
 )
-from kassa.core import clock, jobs
-from kassa.core.db import Connection, Record
+from kassa.connectors.configuration import RetryConfig
+from kassa.connectors.policy import Action, Resilience
+from kassa.connectors.routing import RouteRequest
+from kassa.core import clock, jobs, metrics
+from kassa.core.db import Connection, Database, Record
 from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.core.http import idempotency
 from kassa.core.http.idempotency import IdempotencyKey
@@ -37,7 +48,10 @@ from kassa.payments.states import CONFIRMABLE, IntentStatus, UnexpectedState
 from kassa.vault import service as vault
 
 S = IntentStatus
-# Status inquiries for an unknown outcome, then a person looks (Kill Bill's janitor schedule).
+log = logging.getLogger(__name__)
+# Status inquiries for an unknown outcome, then a person looks (Kill Bill's janitor schedule):
+# the first after INQUIRY_BACKOFF[0], each next one after the next delay; when the last one
+# also learns nothing the attempt is flagged for review (``review_since``) and no more asked.
 INQUIRY_BACKOFF = (
     timedelta(minutes=1),
     timedelta(minutes=5),
@@ -64,6 +78,10 @@ class Verdict:
     decline_code: str | None = None
     message: str | None = None
     redirect_url: str | None = None
+    # The PSP certainly did not charge and the error policy says the next routing candidate
+    # may try (``intents._finish_attempt`` cascades); ``code`` is the policy code that decided.
+    cascade: bool = False
+    code: str | None = None
 
 
 def verdict_of(result: AuthorizeResult) -> Verdict:
@@ -122,7 +140,19 @@ async def begin(
             param="payment_method",
         )
     card = pm["card"]
-    candidates = p.connectors.route(intent["currency"], card["brand"])
+    decision = await p.connectors.route(
+        conn,
+        origin.merchant_id,
+        origin.livemode,
+        RouteRequest(
+            currency=intent["currency"],
+            brand=card["brand"],
+            amount=intent["amount"],
+            country=card.get("country"),
+            payment_method_type=pm.get("type") or "card",
+        ),
+    )
+    candidates = decision.candidates
     if not candidates:
         raise InvalidRequest(
             f"No payment processor is configured for {card['brand']} in "
@@ -165,11 +195,7 @@ async def begin(
                 },
                 "network": card["brand"],
             },
-            "routing": {
-                "connector": candidates[0],
-                "candidates": candidates,
-                "reason": "first matching routing rule",
-            },
+            "routing": decision.record(),
             "idempotency_key": origin.idempotency_key,
         },
     )
@@ -213,24 +239,116 @@ async def authorize_request(p: Payments, origin: Origin, charge: Record) -> Auth
     )
 
 
+_NO_RESILIENCE = Resilience(None, policy.ErrorPolicy(None))
+
+
+def resilience_of(p: Payments) -> Resilience:
+    """The process's breakers and error policy (code defaults only when none was set up)."""
+    return p.resilience or _NO_RESILIENCE
+
+
 async def call_psp(p: Payments, origin: Origin, intent: Record, charge: Record) -> Verdict:
     """Ask the routed PSP to authorise (and, for automatic capture, capture) the attempt.
-    Runs outside any transaction."""
+    Runs outside any transaction and moves no money.
+
+    Behind the connector's circuit breaker (open: nothing is sent); failures are retried
+    under the same reference with backoff and full jitter within the connector's budget, and
+    ``Retry-After`` is honoured when it fits, as the error policy says. The verdict says
+    ``cascade`` only when the PSP certainly did not charge: never once any try of this attempt
+    may have reached the PSP without an answer."""
     request = await authorize_request(p, origin, charge)
+    name = charge["connector"]
+    guard = resilience_of(p)
+    budget = guard.retries(name)
+    connector = p.connectors.get(name)
+    started = time.monotonic()
+    maybe_sent = False  # some try may have reached the PSP: its outcome is unknown
+    tries = 0
+    while True:
+        try:
+            result = await _authorize(guard, connector, name, request)
+        except ConnectorError as exc:
+            code = policy.code_of(exc)
+            maybe_sent = maybe_sent or code in policy.UNKNOWN_CLASSES
+            action, _ = await guard.policy.action(name, code)
+            wait = _retry_wait(exc, action, tries, budget, started)
+            if wait is not None:
+                metrics.CONNECTOR_RETRIES.labels(name, code).inc()
+                tries += 1
+                await asyncio.sleep(wait)
+                continue
+            if maybe_sent:
+                # Whatever this try said, an earlier one may have been applied: only the
+                # status inquiry may decide, and a second PSP must not be asked.
+                return Verdict("unknown", code=code)
+            # The request never reached the PSP, or the PSP refused it outright: nothing was
+            # charged, so the attempt can fail safely (and cascade unless told to stop).
+            return Verdict(
+                "not_sent",
+                failure_code="processing_error",
+                message=str(exc) or None,
+                cascade=action is not Action.STOP,
+                code=code,
+            )
+        verdict = verdict_of(result)
+        if verdict.outcome == "declined":
+            action, code = await guard.policy.action(
+                name, verdict.decline_code, verdict.failure_code
+            )
+            verdict = replace(verdict, cascade=action is Action.CASCADE, code=code)
+        return verdict
+
+
+async def _authorize(
+    guard: Resilience, connector: Connector, name: str, request: AuthorizeRequest
+) -> AuthorizeResult:
+    """One authorisation through the breaker (``BreakerOpen`` when it is open), its result
+    counted: unsent requests and unknown outcomes are the PSP failing; any answer, a decline
+    or a 429 included, is the PSP working."""
+    ticket = await guard.breakers.admit(name) if guard.breakers else None
     try:
-        return verdict_of(await p.connectors.get(charge["connector"]).authorize(request))
-    except OutcomeUnknown:
-        return Verdict("unknown")
-    except ConnectorError as exc:
-        # The request never reached the PSP, or the PSP refused it outright: nothing was
-        # charged, so the attempt can fail safely and the customer may try again.
-        return Verdict("not_sent", failure_code="processing_error", message=str(exc) or None)
+        result = await connector.authorize(request)
+    except (NotSent, OutcomeUnknown) as exc:
+        if guard.breakers and ticket:
+            await guard.breakers.record(ticket, True, policy.code_of(exc))
+        raise
+    except ConnectorError:
+        if guard.breakers and ticket:
+            await guard.breakers.record(ticket, False)
+        raise
+    # Cancelled (a client gone, a shutdown) records nothing: it says nothing about the PSP,
+    # and a probe's slot lapses at ``probe_until``.
+    if guard.breakers and ticket:
+        await guard.breakers.record(ticket, False)
+    return result
 
 
-async def cascade(p: Payments, origin: Origin, charge: Record) -> Record | None:
-    """Fail an attempt that never reached its PSP and open a new one at the next routing
-    candidate, in one transaction; the intent stays ``processing``. None when no candidate is
-    left. Only for ``not_sent``: after an unknown outcome a second PSP could charge twice."""
+def _retry_wait(
+    exc: ConnectorError, action: Action, tries: int, budget: RetryConfig, started: float
+) -> float | None:
+    """Seconds to wait before resending, or None when the policy, the number of retries or
+    the time budget says not to."""
+    if action is not Action.RETRY or tries >= budget.max_retries:
+        return None
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        wait = exc.retry_after  # the PSP said when; sooner would be hammering it
+    else:
+        wait = policy.backoff(tries, budget.base_delay_s, budget.max_delay_s, random.random())
+    if time.monotonic() - started + wait > budget.budget_s:
+        return None
+    return wait
+
+
+async def cascade(
+    p: Payments, origin: Origin, charge: Record, verdict: Verdict | None = None
+) -> Record | None:
+    """Fail an attempt the PSP certainly did not charge (never reached it, or declined it with
+    a code the error policy cascades) and open a new one at the next routing candidate, in one
+    transaction; the intent stays ``processing`` and no money moves. None when no candidate is
+    left. Never after an unknown outcome: a second PSP could charge twice."""
+    verdict = verdict or Verdict("not_sent", failure_code="processing_error", code="not_sent")
+    if verdict.outcome not in ("not_sent", "declined"):
+        raise ValueError(f"cannot cascade after outcome {verdict.outcome!r}")
     candidates: list[str] = charge["routing"].get("candidates", [])
     tried = charge["routing"].get("tried", [charge["connector"]])
     left = [c for c in candidates if c not in tried]
@@ -250,6 +368,7 @@ async def cascade(p: Payments, origin: Origin, charge: Record) -> Record | None:
         )
         if intent is None or current is None or current["status"] != "pending":
             return None
+        code = verdict.failure_code or "processing_error"
         await repository.update(
             conn,
             "charges",
@@ -257,9 +376,15 @@ async def cascade(p: Payments, origin: Origin, charge: Record) -> Record | None:
             charge["id"],
             {
                 "status": "failed",
-                "outcome": "not_sent",
-                "failure_code": "processing_error",
-                "failure_message": "The payment processor could not be reached.",
+                "outcome": verdict.outcome,
+                "psp_reference": verdict.psp_reference,
+                "failure_code": code,
+                "failure_message": (
+                    "The payment processor could not be reached."
+                    if verdict.outcome == "not_sent"
+                    else verdict.message or _MESSAGES.get(code, "Your card was declined.")
+                ),
+                "decline_code": verdict.decline_code,
             },
         )
         nxt = await repository.insert(
@@ -292,14 +417,27 @@ async def cascade(p: Payments, origin: Origin, charge: Record) -> Record | None:
                     **charge["routing"],
                     "connector": left[0],
                     "tried": [*tried, left[0]],
-                    "reason": f"cascade: {charge['connector']} unreachable",
+                    "reason": f"cascade: {charge['connector']} {_why(verdict)}",
                 },
             },
         )
         await repository.update(
             conn, "payment_intents", origin.merchant_id, intent["id"], {"latest_charge": nxt["id"]}
         )
+    metrics.PAYMENT_CASCADES.labels(charge["connector"], verdict.code or verdict.outcome).inc()
     return nxt
+
+
+def _why(verdict: Verdict) -> str:
+    if verdict.outcome == "declined":
+        return f"declined ({verdict.code or verdict.failure_code})"
+    if verdict.code == policy.BREAKER_OPEN:
+        return "circuit breaker open"
+    if verdict.code == policy.RATE_LIMITED:
+        return "rate limited"
+    if verdict.code == policy.REJECTED:
+        return "refused the request"
+    return "unreachable"
 
 
 async def settle(
@@ -335,6 +473,10 @@ async def settle(
             # Settled already (a webhook, an inquiry or a retry got there first).
             return intent_object(intent), _error_for(intent, charge)
         intent, charge = await _apply(p, conn, origin, intent, charge, verdict)
+        card = charge["payment_method_details"] or {}
+        p.connectors.record_outcome(
+            charge["connector"], card.get("brand"), card.get("country"), verdict.outcome
+        )
         obj = intent_object(intent)
         error = _error_for(intent, charge)
         if idem is not None or charge["idempotency_key"]:
@@ -520,14 +662,22 @@ async def _apply(
 
 async def resolve_charge(p: Payments, merchant_id: str, livemode: bool, charge_id: str) -> str:
     """Finish an attempt whose outcome is unknown by asking its PSP (status inquiry by our
-    reference). Returns the outcome now recorded; ``unknown`` means ask again later."""
+    reference), booking the capture if the PSP took the money, failing the attempt if it never
+    saw it. Returns the outcome now recorded; ``unknown`` means ask again later (or, past the
+    inquiry schedule, that the attempt now waits for an operator)."""
     async with p.db.connection() as conn:
         charge = await repository.get(conn, "charges", merchant_id, livemode, charge_id)
     if charge is None or charge["status"] != "pending" or charge["outcome"] == "requires_action":
         return charge["outcome"] if charge else "missing"
     origin = Origin(merchant_id, livemode, "system")
     try:
-        status = await p.connectors.get(charge["connector"]).status(charge_id)
+        connector = p.connectors.get(charge["connector"])
+    except LookupError:
+        # Not configured in this process: nobody here can ask; leave it for one that can.
+        log.warning("charge %s: connector %s is not configured", charge_id, charge["connector"])
+        return "unknown"
+    try:
+        status = await connector.status(charge_id)
     except ConnectorError:
         verdict = Verdict("unknown")
     else:
@@ -560,17 +710,30 @@ def _verdict_of_status(state: PaymentState, charge: Record, status: Any) -> Verd
 
 
 async def _schedule_inquiry(p: Payments, origin: Origin, charge: Record) -> None:
+    """Count an inquiry that learned nothing and schedule the next; after the last one on
+    the schedule, flag the attempt for review instead of asking forever."""
     async with p.db.transaction() as conn:
-        row = await repository.update(
-            conn,
-            "charges",
-            origin.merchant_id,
-            charge["id"],
-            {"inquiries": charge["inquiries"] + 1, "outcome": "unknown"},
+        current = await repository.get(
+            conn, "charges", origin.merchant_id, origin.livemode, charge["id"], for_update=True
         )
-        n = row["inquiries"]
-        # Past the schedule it keeps asking daily (and the operator sees it in the sweep).
-        delay = INQUIRY_BACKOFF[min(n, len(INQUIRY_BACKOFF) - 1)]
+        if current is None or current["status"] != "pending":
+            return  # settled meanwhile (a webhook, another inquiry)
+        n = current["inquiries"] + 1
+        changes: dict[str, Any] = {"inquiries": n, "outcome": "unknown"}
+        if n >= len(INQUIRY_BACKOFF):
+            if current["review_since"] is None:
+                changes["review_since"] = clock.now()
+                metrics.CHARGES_FLAGGED.inc()
+                log.warning(
+                    "charge %s (%s): outcome still unknown after %d inquiries; flagged for review",
+                    charge["id"],
+                    charge["connector"],
+                    n,
+                )
+            await repository.update(conn, "charges", origin.merchant_id, charge["id"], changes)
+            return
+        await repository.update(conn, "charges", origin.merchant_id, charge["id"], changes)
+        delay = INQUIRY_BACKOFF[n]
         await jobs.defer(
             conn,
             "payments:resolve_charge",
@@ -582,3 +745,19 @@ async def _schedule_inquiry(p: Payments, origin: Origin, charge: Record) -> None
             scheduled_at=clock.now() + delay,
             queueing_lock=f"resolve:{charge['id']}:{n}",
         )
+
+
+async def refresh_gauges(p: Payments) -> None:
+    """Gauges of shared state for ``/metrics``: every breaker's state, attempts in review."""
+    breakers = resilience_of(p).breakers
+    if breakers is not None:
+        await breakers.refresh()
+    async with p.db.connection() as conn:
+        metrics.CHARGES_IN_REVIEW.set(await repository.count_in_review(conn))
+
+
+async def charges_in_review(db: Database, limit: int = 100) -> list[dict[str, Any]]:
+    """Attempts flagged for review (``kassa payments unresolved``): no status inquiry on the
+    schedule learned whether the customer was charged. Moves nothing."""
+    async with db.connection() as conn:
+        return [dict(r) for r in await repository.charges_in_review(conn, limit)]

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kassa.connectors.base import Connector
+from kassa.connectors.policy import Resilience
+from kassa.connectors.routing import Decision, RouteRequest
 from kassa.core.db import Connection, Database
 from kassa.events import service as events
 
@@ -15,7 +17,13 @@ class ConnectorSet(Protocol):
 
     def get(self, name: str) -> Connector: ...
 
-    def route(self, currency: str, brand: str) -> list[str]: ...
+    async def route(
+        self, conn: Connection, merchant_id: str, livemode: bool, request: RouteRequest
+    ) -> Decision: ...
+
+    def record_outcome(
+        self, connector: str, brand: str | None, country: str | None, outcome: str
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,9 @@ class Payments:
     connectors: ConnectorSet
     # Where shoppers' browsers reach this API (3-D Secure returns): KASSA_PUBLIC_URL.
     public_url: str = "http://127.0.0.1:8000"
+    # Circuit breakers, error policy and retry budgets around authorisations (shared with
+    # other processes through ``db``); None: the policy's code defaults, no breakers.
+    resilience: Resilience | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from kassa.payments.schemas import (
     charge_object,
     intent_object,
 )
-from kassa.payments.service import attempts, expiry, money
+from kassa.payments.service import async_methods, attempts, expiry, money
 from kassa.payments.service.context import Origin, Payments, emit
 from kassa.payments.service.transitions import move
 from kassa.payments.states import CANCELABLE, IntentStatus, UnexpectedState
@@ -95,6 +95,7 @@ async def create_intent(p: Payments, caller: Caller, params: IntentCreate) -> di
     ``confirm_intent``). Creating moves no money."""
     expansion.validate(OBJECT, params.expand)
     currency = _check_amount(params.amount, params.currency)
+    async_methods.check_types(params.payment_method_types, currency)
     await _check_customer(p, caller, params.customer)
     pm_id = await _resolve_pm(p, caller, params.payment_method)
     origin = origin_of(caller)
@@ -126,6 +127,7 @@ async def create_intent(p: Payments, caller: Caller, params: IntentCreate) -> di
                     {}, params.metadata, "metadata" in params.model_fields_set
                 ),
                 "client_secret": f"{intent_id}_secret_{random_token(18)}",
+                "payment_method_types": params.payment_method_types,
             },
         )
         await repository.insert_transition(
@@ -142,12 +144,18 @@ async def create_intent(p: Payments, caller: Caller, params: IntentCreate) -> di
         if not params.confirm:
             obj = intent_object(intent)
             await idempotency.store_response(conn, caller.idempotency, 200, obj)
+        elif pm is not None and async_methods.is_async(pm):
+            intent, charge = await async_methods.begin(
+                p, conn, origin, intent, pm, return_url=params.return_url
+            )
         else:
             intent, charge = await attempts.begin(
                 p, conn, origin, intent, pm, return_url=params.return_url
             )
     if not params.confirm:
         return await _respond(p, caller, obj, params.expand)
+    if async_methods.is_async(pm):
+        return await async_methods.finish(p, caller, origin, intent, charge, params.expand)
     return await _finish_attempt(p, caller, origin, intent, charge, params.expand)
 
 
@@ -160,9 +168,10 @@ async def _finish_attempt(
     expand: list[str],
 ) -> dict[str, Any]:
     verdict = await attempts.call_psp(p, origin, intent, charge)
-    while verdict.outcome == "not_sent":
-        # The PSP certainly never saw the request: the next candidate may take it.
-        nxt = await attempts.cascade(p, origin, charge)
+    while verdict.cascade:
+        # The PSP certainly did not charge (never reached, or a soft decline the error policy
+        # cascades): the next candidate may take it as a new attempt.
+        nxt = await attempts.cascade(p, origin, charge, verdict)
         if nxt is None:
             break
         charge = nxt
@@ -202,9 +211,17 @@ async def confirm_intent(
                 intent_id,
                 {"capture_method": params.capture_method},
             )
-        intent, charge = await attempts.begin(
-            p, conn, origin, intent, pm, return_url=params.return_url
-        )
+        if pm is not None and async_methods.is_async(pm):
+            # Bank debits, wallets, BNPL: their own saga (service/async_methods.py).
+            intent, charge = await async_methods.begin(
+                p, conn, origin, intent, pm, return_url=params.return_url
+            )
+        else:
+            intent, charge = await attempts.begin(
+                p, conn, origin, intent, pm, return_url=params.return_url
+            )
+    if async_methods.is_async(pm):
+        return await async_methods.finish(p, caller, origin, intent, charge, params.expand)
     return await _finish_attempt(p, caller, origin, intent, charge, params.expand)
 
 

@@ -74,10 +74,12 @@ async def record_capture(
     amount: int,
     currency: str,
     now: datetime,
+    available: datetime | None = None,
 ) -> tuple[str, int]:
     """Book a capture: the PSP owes ``amount`` (clearing → merchant pending) and the platform
     takes its fee (merchant pending → fees), as one journal entry; plus the charge's balance
-    transaction. Returns ``(balance transaction id, fee)``."""
+    transaction, available on ``available`` (default: the usual settlement delay; a provider
+    that pays out later, like BNPL, gives its own). Returns ``(balance transaction id, fee)``."""
     plan = await fee_plan(conn, merchant_id, currency)
     fee = plan.fee(amount)
     clearing, pending, fees = await accounts(conn, merchant_id, livemode, connector, currency)
@@ -102,6 +104,7 @@ async def record_capture(
         source_id=charge_id,
         now=now,
         description=None,
+        available=available,
     )
     return txn, fee
 
@@ -165,6 +168,7 @@ async def balance_transaction(
     source_id: str,
     now: datetime,
     description: str | None,
+    available: datetime | None = None,
 ) -> str:
     fee_details: list[dict[str, Any]] = []
     if fee:
@@ -193,7 +197,7 @@ async def balance_transaction(
             "reporting_category": category,
             "source_id": source_id,
             "status": "pending",
-            "available_on": available_on(now),
+            "available_on": available or available_on(now),
             "fee_details": fee_details,
             "description": description,
         },

@@ -16,7 +16,7 @@ from kassa.ledger import service as ledger
 from kassa.ledger.model import Batch, Transfer, journal
 from kassa.payments import repository
 from kassa.payments.schemas import charge_object, refund_object
-from kassa.payments.service import money
+from kassa.payments.service import async_methods, money
 from kassa.payments.service.context import Origin, Payments, emit
 
 
@@ -63,6 +63,9 @@ async def process_inbox(p: Payments, limit: int = 1000) -> int:
 
 
 async def _apply(conn: Connection, connector: str, kind: str, event: dict[str, Any]) -> str:
+    if kind in async_methods.EVENT_KINDS:
+        # Bank debits settling or returned; shoppers' decisions at a wallet or BNPL provider.
+        return await async_methods.apply_event(conn, kind, event)
     if kind == EventKind.AUTHORISATION:
         return await _authorisation(conn, event)
     if kind == EventKind.REFUND:
