@@ -49,6 +49,9 @@ from kassa.vault import service as vault
 
 S = IntentStatus
 log = logging.getLogger(__name__)
+# An attempt its PSP never saw is carried on at the next candidate if it is this recent;
+# older, the shopper has likely moved on, and it fails so the merchant can ask again.
+RESUME_WINDOW = timedelta(hours=1)
 # Status inquiries for an unknown outcome, then a person looks (Kill Bill's janitor schedule):
 # the first after INQUIRY_BACKOFF[0], each next one after the next delay; when the last one
 # also learns nothing the attempt is flagged for review (``review_since``) and no more asked.
@@ -297,6 +300,23 @@ async def call_psp(p: Payments, origin: Origin, intent: Record, charge: Record) 
             )
             verdict = replace(verdict, cascade=action is Action.CASCADE, code=code)
         return verdict
+
+
+async def attempt(
+    p: Payments, origin: Origin, intent: Record, charge: Record
+) -> tuple[Record, Verdict]:
+    """Call the routed PSP for an attempt and, while the PSP certainly did not charge (never
+    reached, or a soft decline the error policy cascades), move down the routing candidates,
+    each as a new attempt. Returns the last attempt and its verdict, for ``settle``. Moves no
+    money."""
+    verdict = await call_psp(p, origin, intent, charge)
+    while verdict.cascade:
+        nxt = await cascade(p, origin, charge, verdict)
+        if nxt is None:
+            break
+        charge = nxt
+        verdict = await call_psp(p, origin, intent, charge)
+    return charge, verdict
 
 
 async def _authorize(
@@ -685,8 +705,33 @@ async def resolve_charge(p: Payments, merchant_id: str, livemode: bool, charge_i
     if verdict.outcome == "unknown":
         await _schedule_inquiry(p, origin, charge)
         return "unknown"
+    if verdict.outcome == "not_sent" and clock.now() - charge["created_at"] <= RESUME_WINDOW:
+        resumed = await _resume(p, origin, charge, verdict)
+        if resumed is not None:
+            return resumed
     await settle(p, origin, charge_id, verdict)
     return verdict.outcome
+
+
+async def _resume(p: Payments, origin: Origin, charge: Record, verdict: Verdict) -> str | None:
+    """Carry on a payment whose attempt the PSP turns out never to have seen (a connection cut
+    after sending, in an outage): the next routing candidate gets it as a new attempt, as it
+    would have had the failure been visible at the time. None when the error policy stops it
+    or no candidate is left; the attempt then fails as usual."""
+    action, _ = await resilience_of(p).policy.action(charge["connector"], policy.NOT_SENT)
+    if action is Action.STOP:
+        return None
+    nxt = await cascade(p, origin, charge, replace(verdict, code=policy.NOT_SENT))
+    if nxt is None:
+        return None
+    async with p.db.connection() as conn:
+        intent = await repository.get(
+            conn, "payment_intents", origin.merchant_id, origin.livemode, nxt["intent_id"]
+        )
+    assert intent is not None
+    nxt, outcome = await attempt(p, origin, intent, nxt)
+    await settle(p, origin, nxt["id"], outcome)
+    return outcome.outcome
 
 
 def _verdict_of_status(state: PaymentState, charge: Record, status: Any) -> Verdict:

@@ -167,15 +167,7 @@ async def _finish_attempt(
     charge: Record,
     expand: list[str],
 ) -> dict[str, Any]:
-    verdict = await attempts.call_psp(p, origin, intent, charge)
-    while verdict.cascade:
-        # The PSP certainly did not charge (never reached, or a soft decline the error policy
-        # cascades): the next candidate may take it as a new attempt.
-        nxt = await attempts.cascade(p, origin, charge, verdict)
-        if nxt is None:
-            break
-        charge = nxt
-        verdict = await attempts.call_psp(p, origin, intent, charge)
+    charge, verdict = await attempts.attempt(p, origin, intent, charge)
     obj, error = await attempts.settle(p, origin, charge["id"], verdict, caller.idempotency)
     if error is not None:
         raise error
