@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from kassa.connectors import repository
 from kassa.connectors.base import NotSent
 from kassa.connectors.configuration import BreakerConfig
 from kassa.core import clock, metrics
@@ -179,16 +180,10 @@ def _opened(s: Shared, now: datetime, config: BreakerConfig, reason: str) -> Sha
 
 # Storage.
 
-_COLUMNS = (
-    "connector, state, opened_at, retry_at, probes_left, probe_until, generation, reason, "
-    "updated_at"
-)
-
 
 async def read_all(conn: Connection) -> dict[str, Shared]:
     """Every breaker row (connectors without one are closed)."""
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM connector_breakers")
-    return {r["connector"]: Shared.of(r) for r in rows}
+    return {r["connector"]: Shared.of(r) for r in await repository.breaker_rows(conn)}
 
 
 async def _transition(
@@ -196,32 +191,10 @@ async def _transition(
 ) -> tuple[Shared, Shared | None]:
     """Apply ``change(current, *args)`` under the row's lock; returns (before, after or None)."""
     async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO connector_breakers (connector, state, updated_at) "
-            "VALUES ($1, 'closed', now()) ON CONFLICT (connector) DO NOTHING",
-            connector,
-        )
-        row = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM connector_breakers WHERE connector = $1 FOR UPDATE",
-            connector,
-        )
-        before = Shared.of(row)
+        before = Shared.of(await repository.lock_breaker(conn, connector))
         after: Shared | None = change(before, *args)
         if after is not None:
-            await conn.execute(
-                "UPDATE connector_breakers SET state = $2, opened_at = $3, retry_at = $4, "
-                "probes_left = $5, probe_until = $6, generation = $7, reason = $8, "
-                "updated_at = $9 WHERE connector = $1",
-                connector,
-                after.state.value,
-                after.opened_at,
-                after.retry_at,
-                after.probes_left,
-                after.probe_until,
-                after.generation,
-                after.reason,
-                after.updated_at,
-            )
+            await repository.update_breaker(conn, after.as_dict())
     if after is not None and after.state is not before.state:
         metrics.BREAKER_TRANSITIONS.labels(connector, before.state.value, after.state.value).inc()
         metrics.BREAKER_STATE.labels(connector).set(GAUGE[after.state])

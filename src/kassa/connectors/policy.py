@@ -27,6 +27,7 @@ from enum import StrEnum
 
 import httpx
 
+from kassa.connectors import repository
 from kassa.connectors.base import (
     ConnectorError,
     NotSent,
@@ -223,11 +224,7 @@ class ErrorPolicy:
 
 async def list_overrides(conn: Connection) -> list[dict[str, str]]:
     """Every operator override, by connector then code."""
-    rows = await conn.fetch(
-        "SELECT connector, code, action, note, updated_at FROM connector_error_policies "
-        "ORDER BY connector, code"
-    )
-    return [dict(r) for r in rows]
+    return [dict(r) for r in await repository.error_policy_overrides(conn)]
 
 
 async def set_override(
@@ -235,26 +232,13 @@ async def set_override(
 ) -> Action:
     """Create or replace one override (validated with ``check``)."""
     chosen = check(code, action, connector)
-    await conn.execute(
-        "INSERT INTO connector_error_policies (connector, code, action, note, updated_at) "
-        "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (connector, code) DO UPDATE "
-        "SET action = EXCLUDED.action, note = EXCLUDED.note, updated_at = now()",
-        connector,
-        code,
-        chosen.value,
-        note,
-    )
+    await repository.upsert_error_policy(conn, connector, code, chosen.value, note)
     return chosen
 
 
 async def delete_override(conn: Connection, connector: str, code: str) -> bool:
     """Remove one override; True if there was one."""
-    result: str = await conn.execute(
-        "DELETE FROM connector_error_policies WHERE connector = $1 AND code = $2",
-        connector,
-        code,
-    )
-    return result.endswith(" 1")
+    return await repository.delete_error_policy(conn, connector, code)
 
 
 def backoff(attempt: int, base_s: float, cap_s: float, rand: float) -> float:
