@@ -1,6 +1,7 @@
 """What the bank, wallet and BNPL connectors share: JSON over HTTP with a per-provider
 authorization header and idempotency header, and ``t=<unix>,v1=<hex HMAC>`` signed JSON
-notifications. Each provider's folder maps its own error bodies and event types."""
+notifications, and the connector plumbing around them (``JsonConnector``). Each provider's
+folder maps its own requests, answers, error bodies and event types."""
 
 from __future__ import annotations
 
@@ -13,7 +14,20 @@ import httpx
 import orjson
 
 from kassa.connectors import http
-from kassa.connectors.base import InvalidNotification, OutcomeUnknown, Rejected
+from kassa.connectors.base import (
+    AuthorizeRequest,
+    AuthorizeResult,
+    InvalidNotification,
+    MethodOutcome,
+    MethodResult,
+    OutcomeUnknown,
+    PaymentState,
+    Rejected,
+    StatusResult,
+    WebhookBatch,
+)
+from kassa.connectors.configuration import ConnectorConfig
+from kassa.core import clock
 
 
 class ProviderError(Rejected):
@@ -146,3 +160,86 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == lowered:
             return value
     return None
+
+
+# Verifies a provider's notification: (body, headers, secret, now, tolerance_s) → its events.
+WebhookParser = Callable[[bytes, Mapping[str, str], str, float, float], WebhookBatch]
+
+
+class JsonConnector:
+    """The plumbing of a ``MethodConnector`` over ``JsonApi``: the client (its own pool, or
+    a shared one it leaves open), the timeouts, refusing cards, verifying notifications and
+    closing. A subclass in the provider's folder gives the authorization and idempotency
+    headers, its error reader and notification parser, and speaks the provider's format."""
+
+    # The ``Rejected`` message for a card: "a bank takes no cards".
+    refuses_cards = "it takes no cards"
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        client: httpx.AsyncClient | None,
+        *,
+        headers: Mapping[str, str],
+        idempotency_header: str,
+        read_error: ErrorReader,
+        parse_webhook: WebhookParser,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self._owns_client = client is None
+        self._http = client if client is not None else http.new_client(config.max_connections)
+        self._api = JsonApi(
+            config.base_url, headers, idempotency_header, self._http, config.name, read_error
+        )
+        self._parse_webhook = parse_webhook
+        t = config.timeouts
+        self._modify_timeout = http.timeout(t.modify, t.connect, t.pool)
+        self._status_timeout = http.timeout(t.status, t.connect, t.pool)
+
+    async def _post(self, path: str, body: Mapping[str, Any] | None, key: str) -> Any:
+        """A POST that changes something at the provider, under idempotency key ``key``."""
+        return await self._api.post(path, body, idempotency_key=key, timeouts=self._modify_timeout)
+
+    async def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """A read at the provider."""
+        return await self._api.get(path, params=params, timeouts=self._status_timeout)
+
+    # The card-shaped ``Connector`` side that takes no cards.
+
+    async def authorize(self, request: AuthorizeRequest) -> AuthorizeResult:
+        raise Rejected(f"{self.name}: {self.refuses_cards}")
+
+    async def complete_authentication(
+        self,
+        request: AuthorizeRequest,
+        psp_reference: str | None,
+        return_params: Mapping[str, str],
+    ) -> AuthorizeResult:
+        raise Rejected(f"{self.name}: {self.refuses_cards}")
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookBatch:
+        """Verify the provider's signature and return its events."""
+        return self._parse_webhook(
+            body,
+            headers,
+            self.config.webhook_secret,
+            clock.now().timestamp(),
+            self.config.webhook_tolerance_s,
+        )
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._http.aclose()
+
+
+def redirect_status(result: MethodResult) -> StatusResult:
+    """The card-shaped status (``Connector.status``) of a payment the shopper approves on
+    the provider's page (wallet, BNPL), from what ``inquire`` found."""
+    state = {
+        MethodOutcome.NOT_FOUND: PaymentState.NOT_FOUND,
+        MethodOutcome.REQUIRES_ACTION: PaymentState.REQUIRES_ACTION,
+        MethodOutcome.AUTHORIZED: PaymentState.AUTHORIZED,
+        MethodOutcome.CAPTURED: PaymentState.CAPTURED,
+    }.get(result.outcome, PaymentState.DECLINED)
+    return StatusResult(state, result.psp_reference, failure_code=result.failure_code)

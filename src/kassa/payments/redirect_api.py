@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from kassa.payments.service import async_methods, authentication
+from kassa.payments.service import authentication, redirects
 from kassa.payments.service.context import Payments
 
 
@@ -36,7 +36,7 @@ async def provider_return(request: Request) -> Response:
     """Back from a wallet's or BNPL provider's page (approved or cancelled alike: Kassa asks
     the provider which)."""
     payments: Payments = request.app.state.payments
-    intent, return_url = await async_methods.shopper_returned(
+    intent, return_url = await redirects.shopper_returned(
         payments, request.path_params["charge"], dict(request.query_params)
     )
     return _back_to_merchant(intent, return_url)

@@ -13,61 +13,44 @@ from urllib.parse import quote
 
 import httpx
 
-from kassa.connectors import http
 from kassa.connectors.base import (
-    AuthorizeRequest,
-    AuthorizeResult,
     MethodOutcome,
     MethodRequest,
     MethodResult,
     ModificationOutcome,
     ModificationRequest,
     ModificationResult,
-    PaymentState,
     Rejected,
     StatusResult,
-    WebhookBatch,
 )
 from kassa.connectors.bnpl import mapper, webhooks
 from kassa.connectors.configuration import ConnectorConfig
-from kassa.connectors.jsonapi import JsonApi, ProviderError
-from kassa.core import clock
+from kassa.connectors.jsonapi import JsonConnector, ProviderError, redirect_status
 
 
-class BnplConnector:
+class BnplConnector(JsonConnector):
     """Deferro: Bearer key, ``Idempotency-Key`` = our reference."""
 
     kind = "bnpl"
     payment_method_types = frozenset({"klarna"})
     currencies = mapper.CURRENCIES
+    refuses_cards = "buy now, pay later takes no cards"
 
     def __init__(self, config: ConnectorConfig, client: httpx.AsyncClient | None = None) -> None:
-        self.name = config.name
-        self.config = config
-        self._owns_client = client is None
-        self._http = client if client is not None else http.new_client(config.max_connections)
-        self._api = JsonApi(
-            config.base_url,
-            {"authorization": f"Bearer {config.credential('api_key')}"},
-            "idempotency-key",
-            self._http,
-            config.name,
-            mapper.read_error,
+        super().__init__(
+            config,
+            client,
+            headers={"authorization": f"Bearer {config.credential('api_key')}"},
+            idempotency_header="idempotency-key",
+            read_error=mapper.read_error,
+            parse_webhook=webhooks.parse,
         )
-        t = config.timeouts
-        self._modify_timeout = http.timeout(t.modify, t.connect, t.pool)
-        self._status_timeout = http.timeout(t.status, t.connect, t.pool)
 
     async def start(self, request: MethodRequest) -> MethodResult:
         """Open the checkout; the customer approves it on the page in ``redirect_url``."""
         if not request.return_url or not request.cancel_url or not request.email:
             raise Rejected(f"{self.name}: a checkout needs return and cancel URLs and an email")
-        data = await self._api.post(
-            "/v1/checkouts",
-            mapper.checkout_body(request),
-            idempotency_key=request.reference,
-            timeouts=self._modify_timeout,
-        )
+        data = await self._post("/v1/checkouts", mapper.checkout_body(request), request.reference)
         return mapper.checkout_result(data)
 
     async def complete(
@@ -82,11 +65,8 @@ class BnplConnector:
     async def _capture(self, checkout_id: str, key: str, amount: int | None) -> MethodResult:
         body = {"amount": amount} if amount is not None else None
         try:
-            data = await self._api.post(
-                f"/v1/checkouts/{quote(checkout_id, safe='')}/capture",
-                body,
-                idempotency_key=key,
-                timeouts=self._modify_timeout,
+            data = await self._post(
+                f"/v1/checkouts/{quote(checkout_id, safe='')}/capture", body, key
             )
         except ProviderError as exc:
             if exc.code != "invalid_state":
@@ -96,9 +76,7 @@ class BnplConnector:
 
     async def inquire(self, reference: str) -> MethodResult:
         """The checkout Deferro holds under our reference."""
-        data = await self._api.get(
-            "/v1/checkouts", params={"reference": reference}, timeouts=self._status_timeout
-        )
+        data = await self._get("/v1/checkouts", {"reference": reference})
         found = data.get("data") if isinstance(data, Mapping) else None
         checkouts = [c for c in found if isinstance(c, Mapping)] if isinstance(found, list) else []
         if not checkouts:
@@ -106,25 +84,12 @@ class BnplConnector:
         return mapper.checkout_result(checkouts[-1])
 
     async def _checkout(self, checkout_id: str) -> Mapping[str, Any]:
-        data = await self._api.get(
-            f"/v1/checkouts/{quote(checkout_id, safe='')}", timeouts=self._status_timeout
-        )
+        data = await self._get(f"/v1/checkouts/{quote(checkout_id, safe='')}")
         if not isinstance(data, Mapping):
             raise Rejected(f"{self.name}: unreadable checkout")
         return data
 
     # The card-shaped ``Connector`` side: capture, void and refund of a checkout.
-
-    async def authorize(self, request: AuthorizeRequest) -> AuthorizeResult:
-        raise Rejected(f"{self.name}: buy now, pay later takes no cards")
-
-    async def complete_authentication(
-        self,
-        request: AuthorizeRequest,
-        psp_reference: str | None,
-        return_params: Mapping[str, str],
-    ) -> AuthorizeResult:
-        raise Rejected(f"{self.name}: buy now, pay later takes no cards")
 
     async def capture(self, request: ModificationRequest) -> ModificationResult:
         """Capture (part of) an authorised checkout."""
@@ -136,11 +101,10 @@ class BnplConnector:
     async def void(self, request: ModificationRequest) -> ModificationResult:
         """Cancel a pending or authorised checkout."""
         try:
-            await self._api.post(
+            await self._post(
                 f"/v1/checkouts/{quote(request.psp_reference, safe='')}/cancel",
                 None,
-                idempotency_key=request.reference,
-                timeouts=self._modify_timeout,
+                request.reference,
             )
         except ProviderError as exc:
             if exc.status != 409:
@@ -152,11 +116,10 @@ class BnplConnector:
         """Refund (part of) a captured checkout; after Deferro paid out, it comes out of the
         next settlement."""
         try:
-            refund = await self._api.post(
+            refund = await self._post(
                 f"/v1/checkouts/{quote(request.psp_reference, safe='')}/refunds",
                 {"amount": request.amount},
-                idempotency_key=request.reference,
-                timeouts=self._modify_timeout,
+                request.reference,
             )
         except ProviderError as exc:
             if exc.status not in (400, 409):
@@ -168,25 +131,4 @@ class BnplConnector:
         )
 
     async def status(self, reference: str) -> StatusResult:
-        result = await self.inquire(reference)
-        state = {
-            MethodOutcome.NOT_FOUND: PaymentState.NOT_FOUND,
-            MethodOutcome.REQUIRES_ACTION: PaymentState.REQUIRES_ACTION,
-            MethodOutcome.AUTHORIZED: PaymentState.AUTHORIZED,
-            MethodOutcome.CAPTURED: PaymentState.CAPTURED,
-        }.get(result.outcome, PaymentState.DECLINED)
-        return StatusResult(state, result.psp_reference, failure_code=result.failure_code)
-
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookBatch:
-        """Verify ``Deferro-Signature`` and return the checkout event."""
-        return webhooks.parse(
-            body,
-            headers,
-            self.config.webhook_secret,
-            clock.now().timestamp(),
-            self.config.webhook_tolerance_s,
-        )
-
-    async def close(self) -> None:
-        if self._owns_client:
-            await self._http.aclose()
+        return redirect_status(await self.inquire(reference))

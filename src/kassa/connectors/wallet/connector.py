@@ -14,62 +14,45 @@ from urllib.parse import quote
 
 import httpx
 
-from kassa.connectors import http
 from kassa.connectors.base import (
-    AuthorizeRequest,
-    AuthorizeResult,
     MethodOutcome,
     MethodRequest,
     MethodResult,
     ModificationOutcome,
     ModificationRequest,
     ModificationResult,
-    PaymentState,
     Rejected,
     StatusResult,
-    WebhookBatch,
 )
 from kassa.connectors.configuration import ConnectorConfig
-from kassa.connectors.jsonapi import JsonApi, ProviderError
+from kassa.connectors.jsonapi import JsonConnector, ProviderError, redirect_status
 from kassa.connectors.wallet import mapper, webhooks
-from kassa.core import clock
 
 
-class WalletConnector:
+class WalletConnector(JsonConnector):
     """Purslane: HTTP Basic client credentials, ``Purslane-Request-Id`` = our reference."""
 
     kind = "wallet"
     payment_method_types = frozenset({"paypal"})
     currencies = mapper.CURRENCIES
+    refuses_cards = "a wallet takes no cards"
 
     def __init__(self, config: ConnectorConfig, client: httpx.AsyncClient | None = None) -> None:
-        self.name = config.name
-        self.config = config
-        self._owns_client = client is None
-        self._http = client if client is not None else http.new_client(config.max_connections)
         basic = f"{config.credential('client_id')}:{config.credential('client_secret')}"
-        self._api = JsonApi(
-            config.base_url,
-            {"authorization": "Basic " + base64.b64encode(basic.encode()).decode()},
-            "purslane-request-id",
-            self._http,
-            config.name,
-            mapper.read_error,
+        super().__init__(
+            config,
+            client,
+            headers={"authorization": "Basic " + base64.b64encode(basic.encode()).decode()},
+            idempotency_header="purslane-request-id",
+            read_error=mapper.read_error,
+            parse_webhook=webhooks.parse,
         )
-        t = config.timeouts
-        self._modify_timeout = http.timeout(t.modify, t.connect, t.pool)
-        self._status_timeout = http.timeout(t.status, t.connect, t.pool)
 
     async def start(self, request: MethodRequest) -> MethodResult:
         """Create the order; the buyer approves it on the page in ``redirect_url``."""
         if not request.return_url or not request.cancel_url:
             raise Rejected(f"{self.name}: an order needs return and cancel URLs")
-        order = await self._api.post(
-            "/v1/orders",
-            mapper.order_body(request),
-            idempotency_key=request.reference,
-            timeouts=self._modify_timeout,
-        )
+        order = await self._post("/v1/orders", mapper.order_body(request), request.reference)
         return mapper.order_result(order)
 
     async def complete(
@@ -84,12 +67,7 @@ class WalletConnector:
 
     async def _capture_order(self, order_id: str, key: str) -> MethodResult:
         try:
-            order = await self._api.post(
-                f"/v1/orders/{quote(order_id, safe='')}/capture",
-                None,
-                idempotency_key=key,
-                timeouts=self._modify_timeout,
-            )
+            order = await self._post(f"/v1/orders/{quote(order_id, safe='')}/capture", None, key)
         except ProviderError as exc:
             if exc.code == "INSTRUMENT_DECLINED":
                 return MethodResult(
@@ -106,9 +84,7 @@ class WalletConnector:
 
     async def inquire(self, reference: str) -> MethodResult:
         """The order Purslane holds under our reference."""
-        data = await self._api.get(
-            "/v1/orders", params={"reference_id": reference}, timeouts=self._status_timeout
-        )
+        data = await self._get("/v1/orders", {"reference_id": reference})
         found = data.get("data") if isinstance(data, Mapping) else None
         orders = [o for o in found if isinstance(o, Mapping)] if isinstance(found, list) else []
         if not orders:
@@ -116,25 +92,12 @@ class WalletConnector:
         return mapper.order_result(orders[-1])
 
     async def _order(self, order_id: str) -> Mapping[str, Any]:
-        order = await self._api.get(
-            f"/v1/orders/{quote(order_id, safe='')}", timeouts=self._status_timeout
-        )
+        order = await self._get(f"/v1/orders/{quote(order_id, safe='')}")
         if not isinstance(order, Mapping):
             raise Rejected(f"{self.name}: unreadable order")
         return order
 
     # The card-shaped ``Connector`` side: capture, void and refund of an order.
-
-    async def authorize(self, request: AuthorizeRequest) -> AuthorizeResult:
-        raise Rejected(f"{self.name}: a wallet takes no cards")
-
-    async def complete_authentication(
-        self,
-        request: AuthorizeRequest,
-        psp_reference: str | None,
-        return_params: Mapping[str, str],
-    ) -> AuthorizeResult:
-        raise Rejected(f"{self.name}: a wallet takes no cards")
 
     async def capture(self, request: ModificationRequest) -> ModificationResult:
         """Capture an approved order (Purslane captures orders whole)."""
@@ -155,11 +118,10 @@ class WalletConnector:
         if not isinstance(capture_id, str):
             return ModificationResult(ModificationOutcome.FAILED, None, "Nothing was captured.")
         try:
-            refund = await self._api.post(
+            refund = await self._post(
                 f"/v1/captures/{quote(capture_id, safe='')}/refund",
                 {"amount": mapper.amount(request.amount, request.currency)},
-                idempotency_key=request.reference,
-                timeouts=self._modify_timeout,
+                request.reference,
             )
         except ProviderError as exc:
             if exc.status != 422:
@@ -171,25 +133,4 @@ class WalletConnector:
         )
 
     async def status(self, reference: str) -> StatusResult:
-        result = await self.inquire(reference)
-        state = {
-            MethodOutcome.NOT_FOUND: PaymentState.NOT_FOUND,
-            MethodOutcome.REQUIRES_ACTION: PaymentState.REQUIRES_ACTION,
-            MethodOutcome.AUTHORIZED: PaymentState.AUTHORIZED,
-            MethodOutcome.CAPTURED: PaymentState.CAPTURED,
-        }.get(result.outcome, PaymentState.DECLINED)
-        return StatusResult(state, result.psp_reference, failure_code=result.failure_code)
-
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookBatch:
-        """Verify ``Purslane-Signature`` and return the order event."""
-        return webhooks.parse(
-            body,
-            headers,
-            self.config.webhook_secret,
-            clock.now().timestamp(),
-            self.config.webhook_tolerance_s,
-        )
-
-    async def close(self) -> None:
-        if self._owns_client:
-            await self._http.aclose()
+        return redirect_status(await self.inquire(reference))

@@ -40,9 +40,9 @@ from kassa.core.http.idempotency import IdempotencyKey
 from kassa.core.ids import new_id
 from kassa.payments import repository
 from kassa.payments.errors import CardError
-from kassa.payments.schemas import charge_object, intent_object
-from kassa.payments.service import money
-from kassa.payments.service.context import Origin, Payments, emit
+from kassa.payments.schemas import intent_object
+from kassa.payments.service import transitions
+from kassa.payments.service.context import Origin, Payments
 from kassa.payments.service.transitions import move
 from kassa.payments.states import CONFIRMABLE, IntentStatus, UnexpectedState
 from kassa.vault import service as vault
@@ -522,17 +522,7 @@ async def _stored_key(origin: Origin, charge: Record) -> IdempotencyKey | None:
 
 
 def _error_for(intent: Record, charge: Record) -> CardError | None:
-    if charge["status"] != "failed" or intent["latest_charge"] != charge["id"]:
-        return None
-    error = intent["last_payment_error"] or {}
-    return CardError(
-        error.get("message") or "Your card was declined.",
-        code=error.get("code", "card_declined"),
-        decline_code=error.get("decline_code"),
-        intent=intent_object(intent),
-        charge_id=charge["id"],
-        payment_method=charge["payment_method_id"],
-    )
+    return transitions.error_for(intent, charge, "Your card was declined.", "card_declined")
 
 
 async def _apply(
@@ -556,49 +546,15 @@ async def _apply(
         )
         return intent, charge
     if v.outcome == "requires_action":
-        charge = await repository.update(
-            conn,
-            "charges",
-            m,
-            charge["id"],
-            {"outcome": "requires_action", "psp_reference": v.psp_reference},
+        return await transitions.require_action(
+            conn, origin, intent, charge, v.psp_reference, v.redirect_url
         )
-        intent = await move(
-            conn,
-            intent,
-            S.REQUIRES_ACTION,
-            origin,
-            "confirm",
-            {
-                "operation": None,
-                "next_action": {
-                    "type": "redirect_to_url",
-                    "redirect_to_url": {"url": v.redirect_url, "return_url": intent["return_url"]},
-                },
-            },
-        )
-        await emit(conn, origin, "payment_intent.requires_action", intent_object(intent))
-        return intent, charge
     if v.outcome in ("declined", "not_sent"):
         code = v.failure_code or "card_declined"
         message = (
             v.message
             if v.outcome == "declined" and v.message
             else _MESSAGES.get(code, "Your card was declined.")
-        )
-        charge = await repository.update(
-            conn,
-            "charges",
-            m,
-            charge["id"],
-            {
-                "status": "failed",
-                "outcome": v.outcome,
-                "psp_reference": v.psp_reference,
-                "failure_code": code,
-                "failure_message": message,
-                "decline_code": v.decline_code,
-            },
         )
         error: dict[str, Any] = {
             "type": "card_error",
@@ -609,75 +565,24 @@ async def _apply(
         }
         if v.decline_code:
             error["decline_code"] = v.decline_code
-        intent = await move(
-            conn,
-            intent,
-            S.REQUIRES_PAYMENT_METHOD,
-            origin,
-            "confirm",
-            {"operation": None, "last_payment_error": error, "next_action": None},
-        )
-        await emit(conn, origin, "charge.failed", charge_object(charge))
-        await emit(conn, origin, "payment_intent.payment_failed", intent_object(intent))
-        return intent, charge
+        changes = {
+            "outcome": v.outcome,
+            "psp_reference": v.psp_reference,
+            "failure_code": code,
+            "failure_message": message,
+            "decline_code": v.decline_code,
+        }
+        return await transitions.fail(conn, origin, intent, charge, changes, error)
     if v.outcome == "authorized":
         # Also for an automatic-capture attempt the PSP only authorised: no money is booked
         # for a capture that did not happen; the intent waits for a capture instead.
-        charge = await repository.update(
-            conn,
-            "charges",
-            m,
-            charge["id"],
-            {"status": "succeeded", "outcome": "authorized", "psp_reference": v.psp_reference},
+        return await transitions.authorize(
+            conn, origin, intent, charge, {"psp_reference": v.psp_reference}, now=now
         )
-        intent = await move(
-            conn,
-            intent,
-            S.REQUIRES_CAPTURE,
-            origin,
-            "confirm",
-            {"operation": None, "amount_capturable": intent["amount"], "authorized_at": now},
-        )
-        await emit(conn, origin, "charge.succeeded", charge_object(charge))
-        await emit(conn, origin, "payment_intent.amount_capturable_updated", intent_object(intent))
-        return intent, charge
     # Captured: a sale.
-    txn, fee = await money.record_capture(
-        conn,
-        merchant_id=m,
-        livemode=lm,
-        charge_id=charge["id"],
-        connector=charge["connector"],
-        amount=charge["amount"],
-        currency=charge["currency"],
-        now=now,
+    return await transitions.capture(
+        conn, origin, intent, charge, {"psp_reference": v.psp_reference}, now=now
     )
-    charge = await repository.update(
-        conn,
-        "charges",
-        m,
-        charge["id"],
-        {
-            "status": "succeeded",
-            "outcome": "captured",
-            "psp_reference": v.psp_reference,
-            "captured": True,
-            "amount_captured": charge["amount"],
-            "fee": fee,
-            "balance_transaction": txn,
-        },
-    )
-    intent = await move(
-        conn,
-        intent,
-        S.SUCCEEDED,
-        origin,
-        "confirm",
-        {"operation": None, "amount_received": charge["amount"], "amount_capturable": 0},
-    )
-    await emit(conn, origin, "charge.succeeded", charge_object(charge))
-    await emit(conn, origin, "payment_intent.succeeded", intent_object(intent))
-    return intent, charge
 
 
 async def resolve_charge(p: Payments, merchant_id: str, livemode: bool, charge_id: str) -> str:

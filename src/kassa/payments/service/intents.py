@@ -27,7 +27,7 @@ from kassa.payments.schemas import (
     charge_object,
     intent_object,
 )
-from kassa.payments.service import async_methods, attempts, expiry, money
+from kassa.payments.service import async_methods, attempts, bank_debits, expiry, money
 from kassa.payments.service.context import Origin, Payments, emit
 from kassa.payments.service.transitions import move
 from kassa.payments.states import CANCELABLE, IntentStatus, UnexpectedState
@@ -95,7 +95,7 @@ async def create_intent(p: Payments, caller: Caller, params: IntentCreate) -> di
     ``confirm_intent``). Creating moves no money."""
     expansion.validate(OBJECT, params.expand)
     currency = _check_amount(params.amount, params.currency)
-    async_methods.check_types(params.payment_method_types, currency)
+    bank_debits.check_types(params.payment_method_types, currency)
     await _check_customer(p, caller, params.customer)
     pm_id = await _resolve_pm(p, caller, params.payment_method)
     origin = origin_of(caller)

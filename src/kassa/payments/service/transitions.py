@@ -1,15 +1,22 @@
 """Writing an intent's status change: the state machine's check, the new row values and the
-audit row, always together in the caller's transaction."""
+audit row, always together in the caller's transaction; and the attempt outcomes built on it
+(requires action, failed, authorised, captured)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from kassa.core import clock
 from kassa.core.db import Connection, Record
 from kassa.payments import repository
-from kassa.payments.service.context import Origin
+from kassa.payments.errors import CardError
+from kassa.payments.schemas import charge_object, intent_object
+from kassa.payments.service import money
+from kassa.payments.service.context import Origin, emit
 from kassa.payments.states import IntentStatus, transition
+
+S = IntentStatus
 
 
 async def move(
@@ -41,3 +48,182 @@ async def move(
         clock.now(),
     )
     return row
+
+
+def error_for(intent: Record, charge: Record, message: str, code: str) -> CardError | None:
+    """The error a failed attempt answers with (the intent's ``last_payment_error``; its
+    ``message`` and ``code`` when it has none), or None unless ``charge`` is the intent's
+    latest attempt and failed."""
+    if charge["status"] != "failed" or intent["latest_charge"] != charge["id"]:
+        return None
+    error = intent["last_payment_error"] or {}
+    return CardError(
+        error.get("message") or message,
+        code=error.get("code", code),
+        decline_code=error.get("decline_code"),
+        intent=intent_object(intent),
+        charge_id=charge["id"],
+        payment_method=charge["payment_method_id"],
+    )
+
+
+# The outcomes of an attempt, shared by cards (``attempts``) and the asynchronous payment
+# methods (``method_attempts``): each writes the charge, moves the intent, books the money
+# (for a capture) and emits the events, in the caller's transaction.
+
+
+async def require_action(
+    conn: Connection,
+    origin: Origin,
+    intent: Record,
+    charge: Record,
+    psp_reference: str | None,
+    url: str | None,
+) -> tuple[Record, Record]:
+    """The PSP needs the shopper on its page (3-D Secure, a wallet, BNPL): the intent waits
+    in ``requires_action`` with ``next_action.redirect_to_url``."""
+    charge = await repository.update(
+        conn,
+        "charges",
+        origin.merchant_id,
+        charge["id"],
+        {"outcome": "requires_action", "psp_reference": psp_reference},
+    )
+    intent = await move(
+        conn,
+        intent,
+        S.REQUIRES_ACTION,
+        origin,
+        "confirm",
+        {
+            "operation": None,
+            "next_action": {
+                "type": "redirect_to_url",
+                "redirect_to_url": {"url": url, "return_url": intent["return_url"]},
+            },
+        },
+    )
+    await emit(conn, origin, "payment_intent.requires_action", intent_object(intent))
+    return intent, charge
+
+
+async def fail(
+    conn: Connection,
+    origin: Origin,
+    intent: Record,
+    charge: Record,
+    changes: dict[str, Any],
+    error: dict[str, Any],
+) -> tuple[Record, Record]:
+    """The attempt failed and nothing was booked: the charge fails with ``changes`` (its
+    outcome, failure code and message) and the intent asks for another payment method, with
+    ``error`` as its ``last_payment_error``."""
+    charge = await repository.update(
+        conn, "charges", origin.merchant_id, charge["id"], {"status": "failed", **changes}
+    )
+    intent = await move(
+        conn,
+        intent,
+        S.REQUIRES_PAYMENT_METHOD,
+        origin,
+        "confirm",
+        {"operation": None, "last_payment_error": error, "next_action": None},
+    )
+    await emit(conn, origin, "charge.failed", charge_object(charge))
+    await emit(conn, origin, "payment_intent.payment_failed", intent_object(intent))
+    return intent, charge
+
+
+async def authorize(
+    conn: Connection,
+    origin: Origin,
+    intent: Record,
+    charge: Record,
+    changes: dict[str, Any],
+    *,
+    now: datetime,
+    intent_changes: dict[str, Any] | None = None,
+) -> tuple[Record, Record]:
+    """The PSP authorised without capturing: no money is booked; the intent waits for a
+    capture in ``requires_capture``. ``changes`` go on the charge (its PSP reference)."""
+    charge = await repository.update(
+        conn,
+        "charges",
+        origin.merchant_id,
+        charge["id"],
+        {"status": "succeeded", "outcome": "authorized", **changes},
+    )
+    intent = await move(
+        conn,
+        intent,
+        S.REQUIRES_CAPTURE,
+        origin,
+        "confirm",
+        {
+            "operation": None,
+            **(intent_changes or {}),
+            "amount_capturable": intent["amount"],
+            "authorized_at": now,
+        },
+    )
+    await emit(conn, origin, "charge.succeeded", charge_object(charge))
+    await emit(conn, origin, "payment_intent.amount_capturable_updated", intent_object(intent))
+    return intent, charge
+
+
+async def capture(
+    conn: Connection,
+    origin: Origin,
+    intent: Record,
+    charge: Record,
+    changes: dict[str, Any],
+    *,
+    now: datetime,
+    available: datetime | None = None,
+    intent_changes: dict[str, Any] | None = None,
+) -> tuple[Record, Record]:
+    """The money is the merchant's: books the capture (PSP clearing → merchant pending, fee
+    to the platform; available on ``available``, default the usual settlement delay), the
+    charge succeeds with ``changes`` (its PSP reference) and the intent ``succeeded``."""
+    txn, fee = await money.record_capture(
+        conn,
+        merchant_id=origin.merchant_id,
+        livemode=origin.livemode,
+        charge_id=charge["id"],
+        connector=charge["connector"],
+        amount=charge["amount"],
+        currency=charge["currency"],
+        now=now,
+        available=available,
+    )
+    charge = await repository.update(
+        conn,
+        "charges",
+        origin.merchant_id,
+        charge["id"],
+        {
+            "status": "succeeded",
+            "outcome": "captured",
+            "captured": True,
+            "amount_captured": charge["amount"],
+            "fee": fee,
+            "balance_transaction": txn,
+            **changes,
+        },
+    )
+    intent = await move(
+        conn,
+        intent,
+        S.SUCCEEDED,
+        origin,
+        "confirm",
+        {
+            "operation": None,
+            **(intent_changes or {}),
+            "amount_received": charge["amount"],
+            "amount_capturable": 0,
+        },
+    )
+    await emit(conn, origin, "charge.succeeded", charge_object(charge))
+    await emit(conn, origin, "payment_intent.succeeded", intent_object(intent))
+    return intent, charge

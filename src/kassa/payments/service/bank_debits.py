@@ -1,0 +1,132 @@
+"""Bank debits (``us_bank_account``, ``sepa_debit``) through the bank's ``MethodConnector``:
+what differs from the other asynchronous methods (``method_attempts``).
+
+A debit answers ``processing``; the intent stays ``processing`` until the bank's notification
+(or an inquiry) says it settled (``succeeded``, money booked) or was returned
+(``requires_payment_method``, nothing booked). A return after settling takes the money back
+with reversing transfers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from kassa.connectors.base import BankAccount, EventKind, MethodOutcome, MethodResult
+from kassa.core import clock
+from kassa.core.db import Connection, Record
+from kassa.core.errors import InvalidRequest
+from kassa.ledger import service as ledger
+from kassa.ledger.model import Batch, Transfer, journal
+from kassa.payments import repository
+from kassa.payments.schemas import charge_object
+from kassa.payments.service import money
+from kassa.payments.service.context import Origin, Payments, emit
+from kassa.vault import service as vault
+
+DEBIT_TYPES = frozenset({"us_bank_account", "sepa_debit"})
+# Stripe's currencies for bank debits; the other types are limited by their provider.
+DEBIT_CURRENCY = {"us_bank_account": "usd", "sepa_debit": "eur"}
+# A debit takes days on the rail: ask the bank daily if no notification came.
+INQUIRY_EVERY = timedelta(days=1)
+# The bank's notifications, applied as they say.
+EVENT_KINDS = frozenset({EventKind.DEBIT_SETTLED, EventKind.DEBIT_RETURNED})
+
+FAILURE_MESSAGES = {
+    "insufficient_funds": "The customer's bank account has insufficient funds.",
+    "account_closed": "The customer's bank account has been closed.",
+    "no_account": "The customer's bank account could not be located.",
+    "invalid_account_number": "The customer's bank account number is invalid.",
+    "debit_not_authorized": "The customer notified their bank that this debit was unauthorized.",
+    "routing_number_invalid": "The routing number is invalid.",
+    "account_number_invalid": "The bank account number is invalid.",
+    "invalid_bank_account_iban": "The IBAN is invalid.",
+}
+
+
+def check_types(types: Sequence[str] | None, currency: str) -> None:
+    """Refuse ``payment_method_types`` a currency excludes (bank debits are single-currency)."""
+    for t in types or ():
+        wanted = DEBIT_CURRENCY.get(t)
+        if wanted is not None and currency.lower() != wanted:
+            raise InvalidRequest(
+                f"The currency provided ({currency.lower()}) is invalid for payments with "
+                f"{t}; it only supports {wanted}.",
+                param="currency",
+            )
+
+
+async def bank_account(p: Payments, origin: Origin, payment_method_id: str) -> BankAccount:
+    """The account to debit; it leaves the vault for the provider request only."""
+    opened = await vault.bank_account_for_debit(
+        p.db, origin.merchant_id, origin.livemode, payment_method_id
+    )
+    return BankAccount(
+        opened.rail,
+        opened.account_number,
+        opened.routing_number,
+        opened.iban,
+        opened.holder_name,
+    )
+
+
+def event_result(kind: str, event: dict[str, Any]) -> MethodResult:
+    """The verdict a bank's notification (a debit settled or returned) carries."""
+    if kind == EventKind.DEBIT_SETTLED:
+        return MethodResult(MethodOutcome.CAPTURED, event.get("psp_reference"))
+    return MethodResult(
+        MethodOutcome.RETURNED, event.get("psp_reference"), failure_code=event.get("reason")
+    )
+
+
+async def late_return(
+    conn: Connection, origin: Origin, charge: Record, code: str, message: str | None
+) -> Record:
+    """A debit returned after it settled (an unauthorised-debit claim, a SEPA refund
+    request): the bank took the money back, so the merchant's balance gives it back with
+    reversing transfers (merchant pending → bank clearing; the fee is kept), reported as a
+    ``payment_failure_refund`` balance transaction, and the charge fails with ``code``. The
+    intent stays ``succeeded`` (a terminal state); the charge and the events tell what
+    happened."""
+    if charge["outcome"] == "returned":
+        return charge
+    m, lm = origin.merchant_id, origin.livemode
+    amount = charge["amount_captured"] - charge["amount_refunded"]
+    clearing, pending, _fees = await money.accounts(
+        conn, m, lm, charge["connector"], charge["currency"]
+    )
+    if amount > 0:
+        transfer = Transfer.single(
+            f"{charge['id']}:return", pending, clearing, amount, charge["currency"], "return"
+        )
+        results = await ledger.post_transfers_in(
+            conn, Batch(m, lm, journal(f"{charge['id']}:return", [transfer]))
+        )
+        ledger.raise_for_failures(results)
+        await money.balance_transaction(
+            conn,
+            merchant_id=m,
+            livemode=lm,
+            amount=-amount,
+            fee=0,
+            currency=charge["currency"],
+            type="payment_failure_refund",
+            category="charge_failure",
+            source_id=charge["id"],
+            now=clock.now(),
+            description=f"PAYMENT FAILURE ({charge['id']})",
+        )
+    charge = await repository.update(
+        conn,
+        "charges",
+        m,
+        charge["id"],
+        {
+            "status": "failed",
+            "outcome": "returned",
+            "failure_code": code,
+            "failure_message": message,
+        },
+    )
+    await emit(conn, origin, "charge.failed", charge_object(charge))
+    return charge
