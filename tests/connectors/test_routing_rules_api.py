@@ -222,3 +222,50 @@ def test_the_cli(
     gone = kassa(database_url, sandbox_manifest, "delete", "--merchant", m, rule["id"], "--json")
     assert json.loads(gone.stdout)["deleted"] is True
     assert api.get("/v1/routing/rules").json()["data"] == []
+
+
+def test_update_changes_priority_conditions_and_action(api: httpx.Client, db: Database):
+    rule = create(api, {"priority": 5, "currencies": ["eur"], "connector": "acquirer_a"}).json()
+    moved = api.post(f"/v1/routing/rules/{rule['id']}", data={"priority": "1"})
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["priority"], moved.json()["connector"]) == (1, "acquirer_a")
+    assert moved.json()["currencies"] == ["eur"]  # what was not named stays
+
+    # Naming another action replaces the old one.
+    split = api.post(
+        f"/v1/routing/rules/{rule['id']}",
+        data=dict(form({"split": {"acquirer_a": 60, "acquirer_b": 40}})),
+    )
+    assert split.status_code == 200, split.text
+    assert (split.json()["connector"], split.json()["split"]) == (
+        None,
+        {"acquirer_a": 60, "acquirer_b": 40},
+    )
+    assert api.get(f"/v1/routing/rules/{rule['id']}").json() == split.json()
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"priority": -1}, "priority"),
+        ({"split": {"acquirer_a": 60, "acquirer_b": 30}}, "split"),
+        ({"connector": "acquirer_c"}, "connector"),
+        ({"connector": "acquirer_a", "split": {"acquirer_a": 50, "acquirer_b": 50}}, "split"),
+        ({"min_amount": 900}, "max_amount"),  # the stored max_amount is 500
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_update_is_a_400_naming_the_param_and_changes_nothing(
+    api: httpx.Client, params: dict[str, Any], param: str
+):
+    rule = create(api, {"priority": 5, "max_amount": 500, "connector": "acquirer_a"}).json()
+    answer = api.post(f"/v1/routing/rules/{rule['id']}", data=dict(form(params)))
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["param"] == param
+    assert api.get(f"/v1/routing/rules/{rule['id']}").json() == rule
+
+
+def test_update_of_a_missing_rule_is_a_404(api: httpx.Client):
+    answer = api.post("/v1/routing/rules/rr_missing", data={"priority": "1"})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "resource_missing"

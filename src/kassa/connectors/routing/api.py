@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from kassa.connectors.routing import service
-from kassa.connectors.routing.schemas import RuleCreate, RuleList, RuleRetrieve
+from kassa.connectors.routing.schemas import RuleCreate, RuleList, RuleRetrieve, RuleUpdate
 from kassa.core.http.context import Caller
 from kassa.core.http.params import parse
 from kassa.core.http.routing import StripeRouter
@@ -42,6 +42,21 @@ async def retrieve(request: Request, c: Caller) -> dict[str, Any]:
     parse(RuleRetrieve, c.params)
     rule_id = request.path_params["rule_id"]
     return await service.retrieve_rule(request.app.state.db, c.merchant_id, c.livemode, rule_id)
+
+
+@router.post("/{rule_id}", body=RuleUpdate)
+async def update(request: Request, c: Caller) -> dict[str, Any]:
+    """Change a routing rule's priority, conditions or action."""
+    params = parse(RuleUpdate, c.params)
+    return await service.update_rule(
+        request.app.state.db,
+        c.merchant_id,
+        c.livemode,
+        request.path_params["rule_id"],
+        params,
+        request.app.state.connectors.configs,
+        c.idempotency,
+    )
 
 
 @router.delete("/{rule_id}")

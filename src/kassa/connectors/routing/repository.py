@@ -42,6 +42,23 @@ async def get(conn: Connection, merchant_id: str, livemode: bool, rule_id: str) 
     return row
 
 
+async def update(
+    conn: Connection, merchant_id: str, livemode: bool, rule_id: str, values: dict[str, Any]
+) -> Record | None:
+    """Replace the rule's mutable columns (``values`` names every one)."""
+    names = list(values)
+    sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=4))
+    row: Record | None = await conn.fetchrow(
+        f"UPDATE routing_rules SET {sets} WHERE merchant_id = $1 AND id = $2 AND livemode = $3 "
+        "RETURNING *",
+        merchant_id,
+        rule_id,
+        livemode,
+        *values.values(),
+    )
+    return row
+
+
 async def delete(conn: Connection, merchant_id: str, livemode: bool, rule_id: str) -> bool:
     deleted = await conn.fetchval(
         "DELETE FROM routing_rules WHERE merchant_id = $1 AND id = $2 AND livemode = $3 "

@@ -76,7 +76,7 @@ class RuleCreate(Params):
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleCreate:
-        actions = [a for a in ("connector", "connectors", "split") if getattr(self, a) is not None]
+        actions = [a for a in ACTIONS if getattr(self, a) is not None]
         if not actions:
             raise InvalidRequest(
                 "A routing rule needs one of: connector, connectors, split.", param="connector"
@@ -107,6 +107,40 @@ class RuleCreate(Params):
         if self.split is not None:
             return [(n, f"split[{n}]") for n in self.split]
         return [(n, f"connectors[{i}]") for i, n in enumerate(self.connectors or [])]
+
+
+ACTIONS = ("connector", "connectors", "split")
+# What an update may change: everything but the id, mode and creation time.
+MUTABLE = (
+    "priority", "description", "currencies", "card_brands", "card_countries", "min_amount",
+    "max_amount", "payment_method_types", *ACTIONS,
+)  # fmt: skip
+
+
+class RuleUpdate(RuleCreate):
+    """``POST /v1/routing/rules/{id}``: the parameters to change, each as on create. Naming an
+    action (``connector``, ``connectors`` or ``split``) replaces the rule's action; the rule as
+    a whole is then checked as a new one would be."""
+
+    priority: int | None = Field(default=None, ge=0, le=1_000_000)  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RuleUpdate:
+        actions = [a for a in ACTIONS if getattr(self, a) is not None]
+        if len(actions) > 1:
+            raise InvalidRequest(
+                f"You may only specify one of these parameters: {', '.join(actions)}.",
+                param=actions[1],
+            )
+        return self
+
+    def merged_with(self, row: Any) -> dict[str, Any]:
+        """The rule ``row`` with these changes applied, as ``RuleCreate`` parameters."""
+        current = {k: row[k] for k in MUTABLE if row[k] is not None}
+        changes = self.model_dump(exclude_unset=True, exclude_none=True)
+        if any(a in changes for a in ACTIONS):
+            current = {k: v for k, v in current.items() if k not in ACTIONS}
+        return {**current, **changes}
 
 
 class RuleList(ListParams):

@@ -14,8 +14,10 @@ from kassa.connectors.configuration import CARD_KINDS, ConnectorConfig, RoutingR
 from kassa.connectors.routing import repository
 from kassa.connectors.routing.schemas import (
     MAX_RULES,
+    MUTABLE,
     RuleCreate,
     RuleList,
+    RuleUpdate,
     deleted_rule,
     rule_object,
 )
@@ -25,6 +27,7 @@ from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.core.http import idempotency
 from kassa.core.http.idempotency import IdempotencyKey
 from kassa.core.http.pagination import list_object
+from kassa.core.http.params import parse
 from kassa.core.ids import new_id
 
 URL = "/v1/routing/rules"
@@ -115,6 +118,35 @@ async def list_rules(
         rows = await repository.list_page(conn, merchant_id, livemode, params)
     page, has_more = params.page(rows)
     return list_object(URL, page, has_more, rule_object)
+
+
+async def update_rule(
+    db: Database,
+    merchant_id: str,
+    livemode: bool,
+    rule_id: str,
+    params: RuleUpdate,
+    connectors: Mapping[str, ConnectorConfig],
+    idem: IdempotencyKey | None = None,
+) -> dict[str, Any]:
+    """Change a rule; the changed rule is checked as a new one would be and applies from the
+    next payment."""
+    async with db.transaction() as conn:
+        await idempotency.claim(conn, idem)
+        row = await repository.get(conn, merchant_id, livemode, rule_id)
+        if row is None:
+            raise ResourceMissing("routing_rule", rule_id)
+        rule = parse(RuleCreate, params.merged_with(row))
+        check_connectors(rule, connectors)
+        values = rule.model_dump()
+        row = await repository.update(
+            conn, merchant_id, livemode, rule_id, {k: values[k] for k in MUTABLE}
+        )
+        if row is None:  # deleted meanwhile
+            raise ResourceMissing("routing_rule", rule_id)
+        obj = rule_object(row)
+        await idempotency.store_response(conn, idem, 200, obj)
+    return obj
 
 
 async def delete_rule(
