@@ -161,3 +161,59 @@ def test_bank_notifications_are_verified(sandbox):
         payout, {"cindral-signature": _signed(config.webhook_secret, payout, now)}
     )
     assert skipped.events == ()
+
+
+async def test_bank_credit_is_idempotent_and_inquired(sandbox):
+    """A debit's refund is a credit transfer (payout) to the account under the refund id."""
+    bank = BankConnector(_config(sandbox, "bank"))
+    reference = f"re_test_{uuid.uuid4().hex[:12]}"
+    account = BankAccount("sepa", None, None, "DE89370400440532013000", "J")
+    request = ModificationRequest(reference, "dd_x", 700, "eur")
+    try:
+        first = await bank.credit(request, account, "sepa_debit", "REFUND ch_x")
+        again = await bank.credit(request, account, "sepa_debit", "REFUND ch_x")
+        assert first.outcome is ModificationOutcome.PENDING
+        assert again.psp_reference == first.psp_reference  # one credit, not two
+        status = await bank.credit_status(reference)
+        assert status is not None
+        assert (status.outcome, status.psp_reference) == (
+            ModificationOutcome.PENDING,
+            first.psp_reference,
+        )
+        assert await bank.credit_status(f"{reference}-none") is None
+        with pytest.raises(Rejected):  # an ACH account cannot take a SEPA credit
+            await bank.credit(
+                ModificationRequest(reference + "a", "dd_x", 700, "eur"),
+                BankAccount("ach", "000123456789", "110000000", None, "J"),
+                "sepa_debit",
+            )
+    finally:
+        await bank.close()
+
+
+def test_bank_credit_notifications_are_refund_events(sandbox):
+    config = _config(sandbox, "bank")
+    bank = BankConnector(config)
+    now = int(time.time())
+
+    def parse(event_type: str, reference: str, **extra: Any) -> Any:
+        data = {"id": "po_1", "reference": reference, "amount": 700, "currency": "EUR", **extra}
+        body = orjson.dumps({"id": "evt_p", "type": event_type, "created": now, "data": data})
+        return bank.parse_webhook(
+            body, {"cindral-signature": _signed(config.webhook_secret, body, now)}
+        ).events
+
+    [paid] = parse("payout.paid", "re_1", status="paid")
+    assert (paid.kind, paid.success, paid.operation_reference, paid.psp_reference) == (
+        EventKind.REFUND,
+        True,
+        "re_1",
+        "po_1",
+    )
+    [failed] = parse("payout.failed", "re_2", status="failed", failure_code="account_closed")
+    assert (failed.kind, failed.success, failed.reason) == (
+        EventKind.REFUND,
+        False,
+        "account_closed",
+    )
+    assert parse("payout.paid", "po_merchant_1", status="paid") == ()  # not a refund's

@@ -4,7 +4,7 @@ merchant's funds available only after Deferro's deferred payout; declines in bot
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -101,3 +101,40 @@ def test_klarna_needs_an_email(client):
         client.v1.payment_methods.create({"type": "klarna"})
     assert err.value.param == "billing_details[email]"
     assert client.v1.payment_methods.list({"type": "klarna"}).data == []
+
+
+async def test_manual_capture_books_the_deferred_payout_date(client, db, merchant):
+    """``capture_method=manual``: approval leaves the payment ``requires_capture``; the
+    capture books ``available_on`` at Deferro's deferred payout, as the automatic path does."""
+    pm = client.v1.payment_methods.create(
+        {"type": "klarna", "billing_details": {"email": "shopper@example.com"}}
+    )
+    pi = client.v1.payment_intents.create(
+        {
+            "amount": 8000,
+            "currency": "eur",
+            "payment_method_types": ["klarna"],
+            "payment_method": pm.id,
+            "capture_method": "manual",
+            "confirm": True,
+            "return_url": RETURN_URL,
+        }
+    )
+    back = shopper(pi.next_action.redirect_to_url.url, {"decision": "approve"})
+    assert _redirect_status(back) in ("succeeded", "processing")
+    held = client.v1.payment_intents.retrieve(pi.id)
+    assert (held.status, held.amount_capturable) == ("requires_capture", 8000)
+    before = pending_balance(client, "eur")
+    done = client.v1.payment_intents.capture(pi.id, {"amount_to_capture": 6000})
+    assert (done.status, done.amount_received) == ("succeeded", 6000)
+    charge = client.v1.charges.retrieve(pi.latest_charge)
+    assert (charge.captured, charge.amount_captured) == (True, 6000)
+    txn = client.v1.balance_transactions.retrieve(charge.balance_transaction)
+    assert (txn.type, txn.amount, txn.fee, txn.net) == ("charge", 6000, 204, 5796)
+    # Deferro pays out 7 days after the capture: available the midnight (UTC) after that,
+    # not two days on as for a card.
+    created = datetime.fromtimestamp(txn.created, UTC)
+    payout_day = (created + timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert txn.available_on == int((payout_day + timedelta(days=1)).timestamp())
+    assert pending_balance(client, "eur") == before + 5796
+    assert (await ledger.verify(db, merchant.merchant["id"])).ok

@@ -12,13 +12,16 @@ import stripe
 from kassa.connectors.configuration import Timeouts, sandbox_configuration
 from kassa.connectors.registry import ConnectorRegistry
 from kassa.ledger import service as ledger
-from kassa.payments.service import refunds
-from kassa.payments.service.context import Payments
+from kassa.payments.service import refund_outcomes, refunds
+from kassa.payments.service.context import Origin, Payments
 from tests.conftest import start_api, stop_api
 from tests.factories import new_merchant, stripe_client
 
 
-async def test_a_lost_refund_answer_is_resolved_by_resending(database_url, log_dir, db, sandbox):
+@pytest.mark.parametrize("settled_by", ["resend", "notification", "refusal"])
+async def test_a_lost_refund_answer_is_settled_once(database_url, log_dir, db, sandbox, settled_by):
+    """Whichever learns the outcome first — the resend job or the PSP's notification (here
+    the function the inbox calls) — books the refund; the other changes nothing."""
     config = sandbox_configuration(sandbox)
     beltrane = next(c for c in config.connectors if c.name == "acquirer_b")
     fast = beltrane.model_copy(update={"timeouts": Timeouts(modify=1.0)})
@@ -51,12 +54,22 @@ async def test_a_lost_refund_answer_is_resolved_by_resending(database_url, log_d
     finally:
         httpx.delete(faults).raise_for_status()
         stop_api(server)
+    mid = merchant.merchant["id"]
+    if settled_by != "resend":
+        origin = Origin(mid, False, "psp_webhook")
+        async with db.transaction() as conn:
+            said = await refund_outcomes.refund_outcome(
+                conn, origin, refund.id, settled_by == "notification", "declined"
+            )
+        assert said.startswith(
+            "refund succeeded" if settled_by == "notification" else "refund failed"
+        )
     registry = ConnectorRegistry.from_configuration(config)
+    expected = "failed" if settled_by == "refusal" else "succeeded"
     try:
         payments = Payments(db, registry)
-        mid = merchant.merchant["id"]
-        assert await refunds.resend_refund(payments, mid, False, refund.id) == "succeeded"
-        assert await refunds.resend_refund(payments, mid, False, refund.id) == "succeeded"
+        assert await refunds.resend_refund(payments, mid, False, refund.id) == expected
+        assert await refunds.resend_refund(payments, mid, False, refund.id) == expected
     finally:
         await registry.close()
     async with db.connection() as conn:
@@ -66,7 +79,15 @@ async def test_a_lost_refund_answer_is_resolved_by_resending(database_url, log_d
             merchant.merchant["id"],
             pi.latest_charge,
         )
-    assert (row["amount_refunded"], row["amount_refunding"]) == (1000, 0)
+    refunded = 0 if settled_by == "refusal" else 1000
+    assert (row["amount_refunded"], row["amount_refunding"]) == (refunded, 0)
+    async with db.connection() as conn:
+        booked = await conn.fetchval(
+            "SELECT count(*) FROM ledger_transfers WHERE merchant_id = $1 AND id LIKE $2",
+            mid,
+            f"{refund.id}:%",
+        )
+    assert (booked > 0) == (settled_by != "refusal")
     records = httpx.get(
         f"{sandbox['services']['acquirer_b']['base_url']}/admin/transactions",
         params={"reference": charge_id},

@@ -122,3 +122,17 @@ async def resolve_async_payment(
     fallback to notifications, and what a shopper's decision notified by webhook runs)."""
     payments: Payments = context.additional_context["payments"]
     return await async_methods.resolve(payments, merchant_id, livemode, charge_id)
+
+
+@blueprint.task(name="inquire_bank_refund", pass_context=True)
+async def inquire_bank_refund(
+    context: procrastinate.JobContext,
+    merchant_id: str,
+    livemode: bool,
+    refund_id: str,
+    attempt: int,
+) -> str:
+    """Ask the bank whether a debit's refund (a credit transfer) arrived or came back (the
+    fallback to its notification)."""
+    payments: Payments = context.additional_context["payments"]
+    return await refunds.inquire_bank_refund(payments, merchant_id, livemode, refund_id, attempt)

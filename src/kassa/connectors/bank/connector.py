@@ -3,8 +3,11 @@
 
 A debit answers ``processing`` at once; days later it settles or is returned, which the bank
 announces by notification and shows on ``GET /v1/debits?reference=``. Some returns come after
-settling. The bank offers no refund of a debit (a credit back would be a payout to the account,
-which this connector does not make), so ``refund`` answers ``FAILED`` and nothing moves."""
+settling. The bank offers no refund of a debit: a refund is a credit transfer (``POST
+/v1/payouts``) back to the account the debit came from (``credit``), ``in_transit`` until it
+arrives (``paid``) or is returned (``failed``), which the bank announces by notification
+(``payout.paid``, ``payout.failed``) and shows on ``GET /v1/payouts?reference=``. The
+card-shaped ``refund`` has no account to send to, so it answers ``FAILED``."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import httpx
 
 from kassa.connectors.bank import mapper, webhooks
 from kassa.connectors.base import (
+    BankAccount,
     MethodOutcome,
     MethodRequest,
     MethodResult,
@@ -94,8 +98,34 @@ class BankConnector(JsonConnector):
 
     async def refund(self, request: ModificationRequest) -> ModificationResult:
         return ModificationResult(
-            ModificationOutcome.FAILED, None, "Refunds of bank debits are not supported yet."
+            ModificationOutcome.FAILED, None, "A bank debit is refunded by a credit transfer."
         )
+
+    async def credit(
+        self,
+        request: ModificationRequest,
+        account: BankAccount,
+        payment_method_type: str,
+        description: str | None = None,
+    ) -> ModificationResult:
+        """Send ``request.amount`` back to ``account`` (a debit's refund) by credit transfer,
+        under ``request.reference`` (the refund id) as idempotency key and reference: a resend
+        gets the first answer. ``PENDING`` while in transit; a refusal (an account the bank
+        will not credit) is ``FAILED`` and moves nothing."""
+        body = mapper.credit_body(request, account, payment_method_type, description)
+        try:
+            data = await self._post("/v1/payouts", body, request.reference)
+        except ProviderError as exc:  # a 4xx: refused, nothing sent
+            return ModificationResult(
+                ModificationOutcome.FAILED, None, exc.code or "credit refused by the bank"
+            )
+        return mapper.credit_result(data)
+
+    async def credit_status(self, reference: str) -> ModificationResult | None:
+        """The credit transfer the bank holds under our reference (None: none)."""
+        data = await self._get("/v1/payouts", {"reference": reference})
+        credit = mapper.latest(data)
+        return mapper.credit_result(credit) if credit is not None else None
 
     async def status(self, reference: str) -> StatusResult:
         debit = mapper.latest(await self._get("/v1/debits", {"reference": reference}))

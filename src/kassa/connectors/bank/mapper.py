@@ -8,9 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kassa.connectors.base import (
+    BankAccount,
     MethodOutcome,
     MethodRequest,
     MethodResult,
+    ModificationOutcome,
+    ModificationRequest,
+    ModificationResult,
     PaymentState,
     Rejected,
     StatusResult,
@@ -59,6 +63,49 @@ def debit_body(request: MethodRequest) -> dict[str, Any]:
     }
 
 
+def credit_body(
+    request: ModificationRequest,
+    account: BankAccount,
+    payment_method_type: str,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """``POST /v1/payouts``: a credit transfer to ``account`` (a debit's refund), on the rail
+    the debit used; the account number or IBAN is in it, so it is never logged."""
+    rail = RAILS.get(payment_method_type)
+    if rail is None or rail != account.rail:
+        raise Rejected(f"bank: cannot credit a {payment_method_type} payment method")
+    if request.currency.lower() != RAIL_CURRENCY[rail]:
+        raise Rejected(f"bank: {rail} credits move {RAIL_CURRENCY[rail].upper()} only")
+    if rail == "ach":
+        raw = {"routing_number": account.routing_number, "account_number": account.account_number}
+    else:
+        raw = {"iban": account.iban}
+    return {
+        "rail": rail,
+        "amount": request.amount,
+        "currency": request.currency.upper(),
+        "reference": request.reference,
+        "description": (description or "")[:140],
+        "account": raw,
+    }
+
+
+def credit_result(data: Mapping[str, Any]) -> ModificationResult:
+    """A credit transfer (payout) as the bank shows it: ``in_transit`` → ``PENDING``,
+    ``paid`` → ``SUCCEEDED``, ``failed`` → ``FAILED`` with the bank's failure code."""
+    status = data.get("status")
+    psp = _str(data.get("id"))
+    if status == "in_transit":
+        return ModificationResult(ModificationOutcome.PENDING, psp)
+    if status == "paid":
+        return ModificationResult(ModificationOutcome.SUCCEEDED, psp)
+    if status == "failed":
+        return ModificationResult(
+            ModificationOutcome.FAILED, psp, _str(data.get("failure_code")) or "credit_failed"
+        )
+    raise Rejected(f"bank: unknown payout status {status!r}")
+
+
 def failure_code(return_code: str | None) -> str:
     """Stripe's failure code for a rail return code."""
     return RETURN_CODES.get(return_code or "", GENERIC_RETURN)
@@ -86,7 +133,7 @@ def debit_result(data: Mapping[str, Any]) -> MethodResult:
 
 
 def latest(data: Any) -> Mapping[str, Any] | None:
-    """The newest debit of a ``GET /v1/debits?reference=`` answer, if any."""
+    """The newest debit (or payout) of a ``GET /v1/debits?reference=`` answer, if any."""
     found = data.get("data") if isinstance(data, Mapping) else None
     debits = [d for d in found if isinstance(d, Mapping)] if isinstance(found, list) else []
     return debits[-1] if debits else None

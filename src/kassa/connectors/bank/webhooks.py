@@ -1,7 +1,9 @@
 """Cindral Bank's notifications: one JSON event per request, ``{"id": "evt_…", "type",
 "created", "data": <debit>}``, signed in ``Cindral-Signature: t=…,v1=…``; any 2xx
 acknowledges; the event id is the deduplication key. ``debit.settled`` and
-``debit.returned`` drive payments; payout events are acknowledged and skipped."""
+``debit.returned`` drive payments; ``payout.paid`` and ``payout.failed`` about a refund's
+credit transfer (its reference is the refund id, ``re_…``) are refund events; other payouts
+are acknowledged and skipped."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ SIGNATURE_HEADER = "cindral-signature"
 ACK = WebhookAck(200, b"", "text/plain")
 
 EVENT_KINDS = {"debit.settled": EventKind.DEBIT_SETTLED, "debit.returned": EventKind.DEBIT_RETURNED}
+PAYOUT_TYPES = {"payout.paid": True, "payout.failed": False}
+# Kassa's refund ids: a credit transfer under such a reference is a debit's refund.
+REFUND_PREFIX = "re_"
 
 
 def parse(
@@ -23,6 +28,8 @@ def parse(
 ) -> WebhookBatch:
     """Verify one notification and return its event (none for a type payments ignore)."""
     data = verify_signed("bank", body, header(headers, SIGNATURE_HEADER), secret, now, tolerance_s)
+    if str(data.get("type")) in PAYOUT_TYPES:
+        return _payout(data)
     kind = EVENT_KINDS.get(str(data.get("type")))
     debit = data.get("data")
     event_id = data.get("id")
@@ -47,6 +54,37 @@ def parse(
             datetime.fromtimestamp(created, UTC)
             if isinstance(created, int)
             else parse_time(debit.get("settled_at"))
+        ),
+    )
+    return WebhookBatch((event,), ACK)
+
+
+def _payout(data: Mapping[str, object]) -> WebhookBatch:
+    """A refund's credit transfer arrived (``payout.paid``) or came back (``payout.failed``
+    with the bank's ``failure_code``)."""
+    payout = data.get("data")
+    event_id = data.get("id")
+    if not isinstance(payout, Mapping) or not isinstance(event_id, str):
+        return WebhookBatch((), ACK)
+    reference = payout.get("reference")
+    if not isinstance(reference, str) or not reference.startswith(REFUND_PREFIX):
+        return WebhookBatch((), ACK)
+    success = PAYOUT_TYPES[str(data.get("type"))]
+    code = payout.get("failure_code")
+    created = data.get("created")
+    event = PspEvent(
+        event_id=event_id,
+        kind=EventKind.REFUND,
+        success=success,
+        psp_reference=str(payout.get("id", "")),
+        operation_reference=reference,
+        amount=payout.get("amount") if isinstance(payout.get("amount"), int) else None,
+        currency=str(payout.get("currency", "")).lower() or None,
+        reason=None if success else (code if isinstance(code, str) else "credit_failed"),
+        occurred_at=(
+            datetime.fromtimestamp(created, UTC)
+            if isinstance(created, int)
+            else parse_time(payout.get("arrived_at"))
         ),
     )
     return WebhookBatch((event,), ACK)

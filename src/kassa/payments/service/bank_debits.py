@@ -4,18 +4,27 @@ what differs from the other asynchronous methods (``method_attempts``).
 A debit answers ``processing``; the intent stays ``processing`` until the bank's notification
 (or an inquiry) says it settled (``succeeded``, money booked) or was returned
 (``requires_payment_method``, nothing booked). A return after settling takes the money back
-with reversing transfers."""
+with reversing transfers. A refund is a credit transfer back to the debited account
+(``send_refund``), confirmed by the bank's notification or a daily inquiry."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from kassa.connectors.base import BankAccount, EventKind, MethodOutcome, MethodResult
+from kassa.connectors.base import (
+    BankAccount,
+    EventKind,
+    MethodOutcome,
+    MethodResult,
+    ModificationOutcome,
+    ModificationRequest,
+    ModificationResult,
+)
 from kassa.core import clock
 from kassa.core.db import Connection, Record
-from kassa.core.errors import InvalidRequest
+from kassa.core.errors import InvalidRequest, KassaError
 from kassa.ledger import service as ledger
 from kassa.ledger.model import Batch, Transfer, journal
 from kassa.payments import repository
@@ -29,6 +38,8 @@ DEBIT_TYPES = frozenset({"us_bank_account", "sepa_debit"})
 DEBIT_CURRENCY = {"us_bank_account": "usd", "sepa_debit": "eur"}
 # A debit takes days on the rail: ask the bank daily if no notification came.
 INQUIRY_EVERY = timedelta(days=1)
+# A refund's credit transfer takes a day: ask the bank daily if no notification came.
+REFUND_INQUIRY_EVERY = timedelta(days=1)
 # The bank's notifications, applied as they say.
 EVENT_KINDS = frozenset({EventKind.DEBIT_SETTLED, EventKind.DEBIT_RETURNED})
 
@@ -68,6 +79,66 @@ async def bank_account(p: Payments, origin: Origin, payment_method_id: str) -> B
         opened.iban,
         opened.holder_name,
     )
+
+
+def is_debit(charge: Record) -> bool:
+    """True for a bank debit's charge (refunded by credit transfer, not by the PSP)."""
+    return (charge["payment_method_details"] or {}).get("type") in DEBIT_TYPES
+
+
+@runtime_checkable
+class CreditConnector(Protocol):
+    """A bank that sends money to an account (``BankConnector``)."""
+
+    async def credit(
+        self,
+        request: ModificationRequest,
+        account: BankAccount,
+        payment_method_type: str,
+        description: str | None = None,
+    ) -> ModificationResult: ...
+
+    async def credit_status(self, reference: str) -> ModificationResult | None: ...
+
+
+def _bank(p: Payments, charge: Record) -> CreditConnector | None:
+    connector = p.connectors.get(charge["connector"])
+    return connector if isinstance(connector, CreditConnector) else None
+
+
+async def send_refund(
+    p: Payments, origin: Origin, charge: Record, refund_id: str, amount: int
+) -> ModificationResult:
+    """Refund (part of) a settled debit: a credit transfer of ``amount`` to the account the
+    debit came from, under the refund id (a resend gets the bank's first answer). The account
+    number leaves the vault for this request only. Raises ``OutcomeUnknown`` when the bank's
+    answer was lost."""
+    bank = _bank(p, charge)
+    if bank is None:
+        return ModificationResult(
+            ModificationOutcome.FAILED, None, f"Connector {charge['connector']} sends no credits."
+        )
+    try:
+        account = await bank_account(p, origin, charge["payment_method_id"])
+    except KassaError as exc:  # the payment method was detached: no account to send to
+        return ModificationResult(ModificationOutcome.FAILED, None, exc.message)
+    return await bank.credit(
+        ModificationRequest(
+            reference=refund_id,
+            psp_reference=charge["psp_reference"] or "",
+            amount=amount,
+            currency=charge["currency"],
+        ),
+        account,
+        charge["payment_method_details"]["type"],
+        f"REFUND {charge['id']}",
+    )
+
+
+async def refund_status(p: Payments, charge: Record, refund_id: str) -> ModificationResult | None:
+    """What the bank says of a refund's credit transfer (None: it holds none)."""
+    bank = _bank(p, charge)
+    return await bank.credit_status(refund_id) if bank is not None else None
 
 
 def event_result(kind: str, event: dict[str, Any]) -> MethodResult:

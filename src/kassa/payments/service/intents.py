@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from kassa.connectors.base import ConnectorError, ModificationOutcome, ModificationRequest
+from kassa.connectors.base import (
+    ConnectorError,
+    MethodConnector,
+    ModificationOutcome,
+    ModificationRequest,
+)
 from kassa.core import clock
 from kassa.core.db import Connection, Record
 from kassa.core.errors import ApiError, InvalidRequest, ResourceMissing
@@ -27,7 +33,14 @@ from kassa.payments.schemas import (
     charge_object,
     intent_object,
 )
-from kassa.payments.service import async_methods, attempts, bank_debits, expiry, money
+from kassa.payments.service import (
+    async_methods,
+    attempts,
+    bank_debits,
+    expiry,
+    method_attempts,
+    money,
+)
 from kassa.payments.service.context import Origin, Payments, emit
 from kassa.payments.service.transitions import move
 from kassa.payments.states import CANCELABLE, IntentStatus, UnexpectedState
@@ -381,6 +394,16 @@ async def capture_intent(
             result.message or "The capture was refused by the processor.",
             code="charge_not_capturable",
         )
+    try:
+        settles_after = await _deferred_payout(p, charge)
+    except ConnectorError as exc:
+        # Captured at the provider, but when it pays out is unknown: a retry captures
+        # again under the same reference (the provider answers the first) and asks again.
+        await _release(p, caller, intent_id)
+        raise ApiError(
+            "The payment provider did not confirm the capture; it is safe to retry.",
+            code="processor_unavailable",
+        ) from exc
     origin = origin_of(caller)
     now = clock.now()
     async with p.db.transaction() as conn:
@@ -398,6 +421,7 @@ async def capture_intent(
             amount=amount,
             currency=charge["currency"],
             now=now,
+            available=method_attempts.available_on(now, settles_after),
         )
         charge = await repository.update(
             conn,
@@ -421,6 +445,17 @@ async def capture_intent(
         obj = intent_object(intent)
         await idempotency.store_response(conn, caller.idempotency, 200, obj)
     return await _respond(p, caller, obj, params.expand)
+
+
+async def _deferred_payout(p: Payments, charge: Record) -> timedelta | None:
+    """How long after a capture a redirect method's provider pays out (BNPL's deferred
+    settlement, read from the captured payment as the automatic capture does); None for a
+    card or a provider that pays out as usual."""
+    pm_type = (charge["payment_method_details"] or {}).get("type")
+    connector = p.connectors.get(charge["connector"])
+    if pm_type not in method_attempts.REDIRECT_TYPES or not isinstance(connector, MethodConnector):
+        return None
+    return (await connector.inquire(charge["id"])).settles_after
 
 
 async def cancel_intent(

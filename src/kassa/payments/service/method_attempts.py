@@ -242,7 +242,7 @@ async def apply(
         charge,
         changes,
         now=now,
-        available=_available_on(now, result.settles_after),
+        available=available_on(now, result.settles_after),
         intent_changes={"next_action": None},
     )
 
@@ -255,7 +255,7 @@ def _with_details(charge: Record, result: MethodResult) -> dict[str, Any]:
     return details
 
 
-def _available_on(now: datetime, after: timedelta | None) -> datetime | None:
+def available_on(now: datetime, after: timedelta | None) -> datetime | None:
     """When money the provider pays out ``after`` the capture becomes the merchant's: the
     midnight (UTC) following the payout. None: the usual settlement delay."""
     if after is None:

@@ -11,13 +11,11 @@ from typing import Any
 
 from kassa.connectors.base import EventKind, WebhookAck
 from kassa.core import clock, jobs
-from kassa.core.db import Connection, Record
-from kassa.ledger import service as ledger
-from kassa.ledger.model import Batch, Transfer, journal
+from kassa.core.db import Connection
 from kassa.payments import repository
-from kassa.payments.schemas import charge_object, refund_object
-from kassa.payments.service import async_methods, money
-from kassa.payments.service.context import Origin, Payments, emit
+from kassa.payments.service import async_methods
+from kassa.payments.service.context import Origin, Payments
+from kassa.payments.service.refund_outcomes import refund_outcome
 
 
 def _jsonable(event: Any) -> dict[str, Any]:
@@ -104,80 +102,4 @@ async def _refund(conn: Connection, event: dict[str, Any]) -> str:
     if refund is None:
         return "unknown refund"
     origin = Origin(refund["merchant_id"], refund["livemode"], "psp_webhook")
-    m = origin.merchant_id
-    if event["success"]:
-        if refund["status"] != "pending":
-            return f"no change ({refund['status']})"
-        refund = await repository.update(
-            conn, "refunds", m, refund["id"], {"status": "succeeded", "outcome": "succeeded"}
-        )
-        await emit(conn, origin, "charge.refund.updated", refund_object(refund))
-        return "refund succeeded"
-    if refund["status"] == "failed":
-        return "no change (failed)"
-    return await _refund_failed(conn, origin, refund, event.get("reason"))
-
-
-async def _refund_failed(
-    conn: Connection, origin: Origin, refund: Record, reason: str | None
-) -> str:
-    """The PSP refused a refund we had booked: the money comes back to the merchant's balance
-    by reversing transfers (never by editing the ledger)."""
-    m, lm = origin.merchant_id, origin.livemode
-    charge = await repository.get(conn, "charges", m, lm, refund["charge_id"], for_update=True)
-    assert charge is not None
-    clearing, pending, fees = await money.accounts(
-        conn, m, lm, charge["connector"], refund["currency"]
-    )
-    txn = await repository.get(conn, "balance_transactions", m, lm, refund["balance_transaction"])
-    fee_back = -txn["fee"] if txn else 0
-    transfers = [
-        Transfer.single(
-            f"{refund['id']}:refund_reversal",
-            clearing,
-            pending,
-            refund["amount"],
-            refund["currency"],
-            "refund_reversal",
-        )
-    ]
-    if fee_back:
-        transfers.append(
-            Transfer.single(
-                f"{refund['id']}:fee_reversal", pending, fees, fee_back, refund["currency"], "fee"
-            )
-        )
-    results = await ledger.post_transfers_in(
-        conn, Batch(m, lm, journal(f"{refund['id']}:reversal", transfers))
-    )
-    ledger.raise_for_failures(results)
-    await money.balance_transaction(
-        conn,
-        merchant_id=m,
-        livemode=lm,
-        amount=refund["amount"],
-        fee=fee_back,
-        currency=refund["currency"],
-        type="refund_failure",
-        category="refund_failure",
-        source_id=refund["id"],
-        now=clock.now(),
-        description=f"REFUND FAILURE ({refund['id']})",
-    )
-    refund = await repository.update(
-        conn,
-        "refunds",
-        m,
-        refund["id"],
-        {"status": "failed", "outcome": "failed", "failure_reason": reason or "declined"},
-    )
-    charge = await repository.update(
-        conn,
-        "charges",
-        m,
-        charge["id"],
-        {"amount_refunded": charge["amount_refunded"] - refund["amount"]},
-    )
-    await emit(conn, origin, "charge.refund.updated", refund_object(refund))
-    await emit(conn, origin, "charge.refunded", charge_object(charge))
-    return "refund failed: reversed"
+    return await refund_outcome(conn, origin, refund["id"], event["success"], event.get("reason"))

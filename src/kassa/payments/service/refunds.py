@@ -1,4 +1,7 @@
-"""Refunds: a part or all of a captured charge goes back to the card, never more than remains."""
+"""Refunds: a part or all of a captured charge goes back to the card, never more than remains.
+A settled bank debit is refunded by a credit transfer back to the debited account
+(``bank_debits.send_refund``): ``pending`` until the bank confirms it (notification, or the
+daily ``payments:inquire_bank_refund``), then ``succeeded``, or ``failed`` and reversed."""
 
 from __future__ import annotations
 
@@ -8,10 +11,11 @@ from kassa.connectors.base import (
     ConnectorError,
     ModificationOutcome,
     ModificationRequest,
+    ModificationResult,
     OutcomeUnknown,
 )
 from kassa.core import clock, jobs
-from kassa.core.db import Connection
+from kassa.core.db import Connection, Record
 from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.core.http import expand as expansion
 from kassa.core.http import idempotency
@@ -21,9 +25,9 @@ from kassa.core.http.pagination import list_object
 from kassa.core.http.params import merge_metadata
 from kassa.core.ids import new_id
 from kassa.payments import repository
-from kassa.payments.schemas import RefundCreate, RefundList, charge_object, refund_object
-from kassa.payments.service import attempts, money
-from kassa.payments.service.context import Origin, Payments, emit
+from kassa.payments.schemas import RefundCreate, RefundList, refund_object
+from kassa.payments.service import attempts, bank_debits, refund_outcomes
+from kassa.payments.service.context import Origin, Payments
 from kassa.payments.service.intents import origin_of
 
 OBJECT = "refund"
@@ -57,6 +61,21 @@ async def create_refund(p: Payments, caller: Caller, params: RefundCreate) -> di
         charge = await repository.get(conn, "charges", m, lm, charge_id, for_update=True)
         if charge is None:
             raise ResourceMissing("charge", charge_id, param="charge")
+        named = "payment_intent" if params.payment_intent else "charge"
+        if bank_debits.is_debit(charge) and charge["status"] == "pending":
+            raise InvalidRequest(
+                f"Charge {charge_id} is still processing: a bank debit can be refunded once "
+                "it has succeeded.",
+                code="charge_not_refundable",
+                param=named,
+            )
+        if charge["captured"] and charge["status"] == "failed":
+            raise InvalidRequest(
+                f"Charge {charge_id} has failed: its bank debit was returned, and the money "
+                "went back already.",
+                code="charge_not_refundable",
+                param=named,
+            )
         if not charge["captured"]:
             raise InvalidRequest(
                 f"Charge {charge_id} has not been captured.",
@@ -97,14 +116,7 @@ async def create_refund(p: Payments, caller: Caller, params: RefundCreate) -> di
             conn, "charges", m, charge_id, {"amount_refunding": charge["amount_refunding"] + amount}
         )
     try:
-        result = await p.connectors.get(charge["connector"]).refund(
-            ModificationRequest(
-                reference=refund["id"],
-                psp_reference=charge["psp_reference"],
-                amount=amount,
-                currency=charge["currency"],
-            )
-        )
+        result = await _send(p, origin_of(caller), charge, refund["id"], amount)
         outcome = result.outcome
         psp_reference = result.psp_reference
         message = result.message
@@ -122,6 +134,23 @@ async def create_refund(p: Payments, caller: Caller, params: RefundCreate) -> di
         p, origin_of(caller), caller.idempotency, refund["id"], outcome, psp_reference, message
     )
     return await expansion.expand(p.db, obj, params.expand, m, lm)
+
+
+async def _send(
+    p: Payments, origin: Origin, charge: Record, refund_id: str, amount: int
+) -> ModificationResult:
+    """Ask for the refund: a bank debit's by credit transfer to the debited account, any other
+    at the charge's PSP; either under the refund id (a resend cannot refund twice)."""
+    if bank_debits.is_debit(charge):
+        return await bank_debits.send_refund(p, origin, charge, refund_id, amount)
+    return await p.connectors.get(charge["connector"]).refund(
+        ModificationRequest(
+            reference=refund_id,
+            psp_reference=charge["psp_reference"],
+            amount=amount,
+            currency=charge["currency"],
+        )
+    )
 
 
 async def _schedule_resend(
@@ -157,13 +186,8 @@ async def resend_refund(
     if refund is None or charge is None or refund["outcome"] != "pending":
         return refund["status"] if refund else "missing"
     try:
-        result = await p.connectors.get(charge["connector"]).refund(
-            ModificationRequest(
-                reference=refund["id"],
-                psp_reference=charge["psp_reference"],
-                amount=refund["amount"],
-                currency=refund["currency"],
-            )
+        result = await _send(
+            p, Origin(merchant_id, livemode, "system"), charge, refund["id"], refund["amount"]
         )
     except OutcomeUnknown:
         async with p.db.transaction() as conn:
@@ -203,81 +227,51 @@ async def _finish(
 ) -> dict[str, Any]:
     """Commit a refund's outcome: the money goes back (or the reservation is released), the
     charge's refunded amount, the events and the idempotent response, in one transaction."""
-    m, lm = origin.merchant_id, origin.livemode
-    now = clock.now()
     async with p.db.transaction() as conn:
-        refund = await repository.get(conn, "refunds", m, lm, refund_id, for_update=True)
-        assert refund is not None
-        if refund["outcome"] != "pending":
-            return refund_object(refund)  # finished already (a resend and a retry raced)
-        charge = await repository.get(conn, "charges", m, lm, refund["charge_id"], for_update=True)
-        assert charge is not None
-        reserved = charge["amount_refunding"] - refund["amount"]
-        if outcome is ModificationOutcome.FAILED:
-            refund = await repository.update(
-                conn,
-                "refunds",
-                m,
-                refund_id,
-                {
-                    "status": "failed",
-                    "outcome": "failed",
-                    "psp_reference": psp_reference,
-                    "failure_reason": message or "unknown",
-                },
-            )
-            await repository.update(
-                conn, "charges", m, charge["id"], {"amount_refunding": reserved}
-            )
-            await emit(conn, origin, "refund.failed", refund_object(refund))
-        else:
-            txn = await money.record_refund(
-                conn,
-                merchant_id=m,
-                livemode=lm,
-                refund_id=refund_id,
-                charge_id=charge["id"],
-                connector=charge["connector"],
-                amount=refund["amount"],
-                currency=refund["currency"],
-                charge_fee=charge["fee"],
-                charge_amount=charge["amount_captured"],
-                now=now,
-            )
-            # A PSP that confirms refunds later (by webhook) leaves the refund pending; the
-            # money is booked now because it is committed to go back.
-            status = "succeeded" if outcome is ModificationOutcome.SUCCEEDED else "pending"
-            refund = await repository.update(
-                conn,
-                "refunds",
-                m,
-                refund_id,
-                {
-                    "status": status,
-                    # "accepted": the PSP took it and confirms later; "pending" would read
-                    # as "no answer yet" and let a resend finish it twice.
-                    "outcome": (
-                        "accepted" if outcome is ModificationOutcome.PENDING else outcome.value
-                    ),
-                    "psp_reference": psp_reference,
-                    "balance_transaction": txn,
-                },
-            )
-            charge = await repository.update(
-                conn,
-                "charges",
-                m,
-                charge["id"],
-                {
-                    "amount_refunding": reserved,
-                    "amount_refunded": charge["amount_refunded"] + refund["amount"],
-                },
-            )
-            await emit(conn, origin, "refund.created", refund_object(refund))
-            await emit(conn, origin, "charge.refunded", charge_object(charge))
+        refund = await refund_outcomes.settle_refund(
+            conn, origin, refund_id, outcome, psp_reference, message
+        )
         obj = refund_object(refund)
         await idempotency.store_response(conn, idem, 200, obj)
     return obj
+
+
+async def inquire_bank_refund(
+    p: Payments, merchant_id: str, livemode: bool, refund_id: str, attempt: int = 1
+) -> str:
+    """Ask the bank about a debit's refund still ``pending`` (its notification may be lost):
+    arrived → ``succeeded``; returned → ``failed`` and reversed, as the notification would
+    have done; still in transit → ask again a day later. Returns the refund's status."""
+    async with p.db.connection() as conn:
+        refund = await repository.get(conn, "refunds", merchant_id, livemode, refund_id)
+        charge = (
+            await repository.get(conn, "charges", merchant_id, livemode, refund["charge_id"])
+            if refund
+            else None
+        )
+    if refund is None or charge is None:
+        return "missing"
+    if refund["status"] != "pending" or refund["outcome"] != "accepted":
+        return str(refund["status"])  # decided, or still unanswered (``resend_refund``'s)
+    try:
+        result = await bank_debits.refund_status(p, charge, refund_id)
+    except ConnectorError:
+        result = None
+    origin = Origin(merchant_id, livemode, "system")
+    async with p.db.transaction() as conn:
+        if result is None or result.outcome is ModificationOutcome.PENDING:
+            await refund_outcomes.schedule_inquiry(conn, merchant_id, livemode, refund_id, attempt)
+            return "pending"
+        await refund_outcomes.refund_outcome(
+            conn,
+            origin,
+            refund_id,
+            result.outcome is ModificationOutcome.SUCCEEDED,
+            result.message,
+        )
+        row = await repository.get(conn, "refunds", merchant_id, livemode, refund_id)
+    assert row is not None
+    return str(row["status"])
 
 
 async def retrieve_refund(
