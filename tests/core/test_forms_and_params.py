@@ -34,6 +34,11 @@ def test_numeric_top_level_names_stay_names():
     assert decode_query("0=a&1=b") == {"0": "a", "1": "b"}
 
 
+def test_only_ascii_digits_are_list_indices():
+    # "²" is a digit to str.isdigit() but not to int(): a key, not an index (was a 500).
+    assert decode_query("metadata[%C2%B2]=x") == {"metadata": {"\u00b2": "x"}}
+
+
 def test_json_bodies_are_accepted_and_must_be_objects():
     assert decode_body("application/json", b'{"a": {"b": 1}}') == {"a": {"b": 1}}
     with pytest.raises(InvalidRequest):

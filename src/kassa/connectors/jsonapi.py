@@ -136,7 +136,7 @@ def verify_signed(
         raise InvalidNotification(f"{name}: no signature header")
     parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
     stamps = [v.strip() for k, v in parts if k.strip() == "t"]
-    if len(stamps) != 1 or not stamps[0].isdigit():
+    if len(stamps) != 1 or not (stamps[0].isascii() and stamps[0].isdigit()):
         raise InvalidNotification(f"{name}: malformed signature header")
     digest = hmac.new(secret.encode(), stamps[0].encode() + b"." + body, hashlib.sha256)
     expected = digest.hexdigest()

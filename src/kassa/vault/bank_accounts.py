@@ -23,7 +23,7 @@ _IBAN_LENGTHS = {"AT": 20, "BE": 16, "DE": 22, "ES": 24, "FR": 27, "IT": 27, "NL
 
 def aba_valid(routing: str) -> bool:
     """True for a 9-digit ABA routing number whose checksum holds."""
-    if len(routing) != 9 or not routing.isdigit():
+    if len(routing) != 9 or not (routing.isascii() and routing.isdigit()):
         return False
     weights = (3, 7, 1) * 3
     return sum(int(d) * w for d, w in zip(routing, weights, strict=True)) % 10 == 0
@@ -39,7 +39,7 @@ def check_us_account(routing_number: str, account_number: str) -> tuple[str, str
             code="routing_number_invalid",
             param="us_bank_account[routing_number]",
         )
-    if not number.isdigit() or not 4 <= len(number) <= 17:
+    if not (number.isascii() and number.isdigit()) or not 4 <= len(number) <= 17:
         raise InvalidRequest(
             "The account number must be 4 to 17 digits.",
             code="account_number_invalid",
@@ -52,7 +52,8 @@ def normalize_iban(raw: str) -> str:
     """The IBAN without spaces, upper case, checked (ISO 13616 mod-97 and the country's
     length where known)."""
     iban = raw.replace(" ", "").upper()
-    valid = 15 <= len(iban) <= 34 and iban[:2].isalpha() and iban[2:4].isdigit()
+    # ASCII first: str.isdigit/isalnum accept "²" or "é", which int() then refuses.
+    valid = iban.isascii() and 15 <= len(iban) <= 34 and iban[:2].isalpha() and iban[2:4].isdigit()
     valid = valid and iban.isalnum() and _IBAN_LENGTHS.get(iban[:2], len(iban)) == len(iban)
     if not valid or int("".join(str(int(ch, 36)) for ch in iban[4:] + iban[:4])) % 97 != 1:
         raise InvalidRequest(

@@ -53,7 +53,7 @@ def verify(body: bytes, header: str | None, secret: str, now: float, tolerance_s
         raise InvalidNotification("acquirer_b: no signature header")
     parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
     stamps = [v.strip() for k, v in parts if k.strip() == "t"]
-    if len(stamps) != 1 or not stamps[0].isdigit():
+    if len(stamps) != 1 or not (stamps[0].isascii() and stamps[0].isdigit()):
         raise InvalidNotification("acquirer_b: malformed signature header")
     expected = hmac.new(secret.encode(), stamps[0].encode() + b"." + body, hashlib.sha256)
     digest = expected.hexdigest()

@@ -42,7 +42,10 @@ def _listify(node: Any, path: tuple[str, ...]) -> Any:
     if not isinstance(node, dict):
         return node
     items = {k: _listify(v, (*path, k)) for k, v in node.items()}
-    if items and all(isinstance(k, str) and (k.isdigit() or k.startswith("\x00")) for k in items):
+    if items and all(
+        isinstance(k, str) and ((k.isascii() and k.isdigit()) or k.startswith("\x00"))
+        for k in items
+    ):
 
         def order(k: str) -> tuple[int, int]:
             return (1, int(k[1:])) if k.startswith("\x00") else (0, int(k))
