@@ -18,7 +18,7 @@ from tests.conftest import start_api, stop_api
 from tests.factories import new_merchant, stripe_client
 
 
-@pytest.mark.parametrize("settled_by", ["resend", "notification", "refusal"])
+@pytest.mark.parametrize("settled_by", ["resend", "notification", "refusal", "busy_psp"])
 async def test_a_lost_refund_answer_is_settled_once(database_url, log_dir, db, sandbox, settled_by):
     """Whichever learns the outcome first — the resend job or the PSP's notification (here
     the function the inbox calls) — books the refund; the other changes nothing."""
@@ -55,7 +55,7 @@ async def test_a_lost_refund_answer_is_settled_once(database_url, log_dir, db, s
         httpx.delete(faults).raise_for_status()
         stop_api(server)
     mid = merchant.merchant["id"]
-    if settled_by != "resend":
+    if settled_by in ("notification", "refusal"):
         origin = Origin(mid, False, "psp_webhook")
         async with db.transaction() as conn:
             said = await refund_outcomes.refund_outcome(
@@ -68,6 +68,19 @@ async def test_a_lost_refund_answer_is_settled_once(database_url, log_dir, db, s
     expected = "failed" if settled_by == "refusal" else "succeeded"
     try:
         payments = Payments(db, registry)
+        if settled_by == "busy_psp":
+            # A 429 to the resend says nothing about the first request: still pending, and
+            # asked again later.
+            httpx.post(faults, json={"error_rates": {"429": 1.0}}).raise_for_status()
+            try:
+                assert await refunds.resend_refund(payments, mid, False, refund.id) == "pending"
+            finally:
+                httpx.delete(faults).raise_for_status()
+            async with db.connection() as conn:
+                status = await conn.fetchval(
+                    "SELECT status FROM refunds WHERE merchant_id = $1 AND id = $2", mid, refund.id
+                )
+            assert status == "pending"
         assert await refunds.resend_refund(payments, mid, False, refund.id) == expected
         assert await refunds.resend_refund(payments, mid, False, refund.id) == expected
     finally:

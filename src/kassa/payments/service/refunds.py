@@ -186,24 +186,24 @@ async def resend_refund(
     if refund is None or charge is None or refund["outcome"] != "pending":
         return refund["status"] if refund else "missing"
     try:
-        result = await _send(
-            p, Origin(merchant_id, livemode, "system"), charge, refund["id"], refund["amount"]
+        # A bank is asked first: a credit it already holds under this reference is the answer
+        # (resending to a detached payment method could not even name the account).
+        result = (
+            await bank_debits.refund_status(p, charge, refund_id)
+            if bank_debits.is_debit(charge)
+            else None
         )
-    except OutcomeUnknown:
+        if result is None:
+            result = await _send(
+                p, Origin(merchant_id, livemode, "system"), charge, refund["id"], refund["amount"]
+            )
+    except ConnectorError:
+        # The first request may have been carried out, so only a definite answer from the
+        # PSP may decide this refund: an error now (unreachable, 429, a refusal of the
+        # repeat) says nothing about it. Ask again on the schedule.
         async with p.db.transaction() as conn:
             await _schedule_resend(conn, merchant_id, livemode, refund_id, attempt)
         return "pending"
-    except ConnectorError as exc:
-        obj = await _finish(
-            p,
-            Origin(merchant_id, livemode, "system"),
-            None,
-            refund_id,
-            ModificationOutcome.FAILED,
-            None,
-            str(exc) or None,
-        )
-        return str(obj["status"])
     obj = await _finish(
         p,
         Origin(merchant_id, livemode, "system"),
