@@ -62,3 +62,29 @@ async def test_a_processing_error_cascades_to_the_next_acquirer(db, api_url, adm
         ("acquirer_a", "declined", "processing_error"),
         ("acquirer_b", "declined", "processing_error"),
     ]
+
+
+async def test_a_decline_after_a_lost_answer_is_not_cascaded(db, api_url, admin):
+    """The first try's answer is lost (a 503: it may have been applied), the retry under the
+    same reference is declined with a soft code: the attempt fails at that acquirer and is not
+    cascaded, since the first try might have charged."""
+    merchant = await new_merchant(db)
+    client = stripe_client(api_url, merchant.key("secret"))
+    admin.faults("acquirer_a", {"path_prefix": "/v1/payments", "script": ["503", "ok"]})
+    with pytest.raises(stripe.CardError) as caught:
+        client.v1.payment_intents.create(
+            {
+                "amount": 820,
+                "currency": "usd",
+                "payment_method": "pm_card_chargeDeclinedProcessingError",
+                "confirm": True,
+            }
+        )
+    assert caught.value.code == "processing_error"
+    assert caught.value.error is not None
+    pi = caught.value.error.payment_intent
+    assert pi is not None
+    rows = await _charges(db, merchant.merchant["id"], pi.id)
+    assert [(r["connector"], r["outcome"], r["failure_code"]) for r in rows] == [
+        ("acquirer_a", "declined", "processing_error")
+    ]

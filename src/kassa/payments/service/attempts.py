@@ -298,7 +298,11 @@ async def call_psp(p: Payments, origin: Origin, intent: Record, charge: Record) 
             action, code = await guard.policy.action(
                 name, verdict.decline_code, verdict.failure_code
             )
-            verdict = replace(verdict, cascade=action is Action.CASCADE, code=code)
+            # A decline after a try whose answer was lost is not the whole story: that try
+            # may have been applied, so this attempt is not cascaded either.
+            verdict = replace(
+                verdict, cascade=action is Action.CASCADE and not maybe_sent, code=code
+            )
         return verdict
 
 
