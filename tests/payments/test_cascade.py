@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from kassa.connectors.configuration import sandbox_configuration
 from kassa.core.embedded_pg import free_port
 from tests.conftest import start_api, stop_api
@@ -26,8 +28,21 @@ async def test_an_unreachable_acquirer_cascades_to_the_next(database_url, log_di
     try:
         merchant = await new_merchant(db)
         client = stripe_client(server.url, merchant.key("secret"))
+        # A card typed in just now: its CVC goes with the first authorisation, wherever that
+        # ends up, so the next acquirer gets it too.
+        pm = client.v1.payment_methods.create(
+            {
+                "type": "card",
+                "card": {
+                    "number": "4242424242424242",
+                    "exp_month": 12,
+                    "exp_year": 2034,
+                    "cvc": "123",
+                },
+            }
+        )
         pi = client.v1.payment_intents.create(
-            {"amount": 1200, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+            {"amount": 1200, "currency": "usd", "payment_method": pm.id, "confirm": True}
         )
         assert (pi.status, pi.amount_received) == ("succeeded", 1200)
         charges = client.v1.charges.list({"payment_intent": pi.id}).data
@@ -38,5 +53,10 @@ async def test_an_unreachable_acquirer_cascades_to_the_next(database_url, log_di
         assert by_connector["acquirer_b"].status == "succeeded"
         assert pi.latest_charge == by_connector["acquirer_b"].id
         assert "cascade" in by_connector["acquirer_b"].routing.reason
+        records = httpx.get(
+            f"{sandbox['services']['acquirer_b']['base_url']}/admin/transactions",
+            params={"reference": by_connector["acquirer_b"].id},
+        ).json()["data"]
+        assert [r["card"]["cvc_check"] for r in records] == ["pass"]
     finally:
         stop_api(server)

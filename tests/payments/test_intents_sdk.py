@@ -181,3 +181,17 @@ def test_refunds_full_partial_and_over_refund(client):
     fee = (10000 * 290 + 5000) // 10000 + 30
     balance = client.v1.balance.retrieve()
     assert [(b.currency, b.amount) for b in balance.pending] == [("usd", -fee)]
+
+
+def test_a_card_is_refused_where_the_intent_allows_only_other_types(client):
+    pi = client.v1.payment_intents.create(
+        {"amount": 1500, "currency": "eur", "payment_method_types": ["sepa_debit"]}
+    )
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.payment_intents.confirm(pi.id, {"payment_method": "pm_card_visa"})
+    assert (err.value.code, err.value.param) == (
+        "payment_intent_incompatible_payment_method",
+        "payment_method",
+    )
+    after = client.v1.payment_intents.retrieve(pi.id)
+    assert (after.status, after.latest_charge) == ("requires_payment_method", None)

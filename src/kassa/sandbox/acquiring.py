@@ -123,6 +123,7 @@ class AcquirerService(Service):
         if not luhn_valid(number):
             return CardCheck(Outcome.INVALID_NUMBER, Outcome.INVALID_NUMBER, None, scripted)
         info = bin_info(number)
+        cvc_ok = cvc is not None and cvc.isdigit() and len(cvc) == cvc_length(info.brand)
         card = CardSummary(
             brand=info.brand,
             bin=number[:6],
@@ -132,13 +133,14 @@ class AcquirerService(Service):
             exp_month=exp_month,
             exp_year=exp_year,
             fingerprint=pan_fingerprint(number),
+            cvc_check="unchecked" if cvc is None else "pass" if cvc_ok else "fail",
         )
         if info.brand not in self.brands:
             return CardCheck(Outcome.UNSUPPORTED_BRAND, Outcome.UNSUPPORTED_BRAND, card, scripted)
         today = self.clock.today()
         if (exp_year, exp_month) < (today.year, today.month):
             issuer = Outcome.EXPIRED_CARD
-        elif cvc is not None and (not cvc.isdigit() or len(cvc) != cvc_length(info.brand)):
+        elif cvc is not None and not cvc_ok:
             issuer = Outcome.INCORRECT_CVC
         else:
             issuer = scripted.outcome

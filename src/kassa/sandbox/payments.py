@@ -43,6 +43,8 @@ class CardSummary:
     exp_month: int
     exp_year: int
     fingerprint: str
+    # What the issuer said of the CVC: pass, fail, or unchecked when none came (card on file).
+    cvc_check: str = "unchecked"
 
     def to_json(self) -> dict[str, Any]:
         """Return the card summary as JSON."""
@@ -55,6 +57,7 @@ class CardSummary:
             "exp_month": self.exp_month,
             "exp_year": self.exp_year,
             "fingerprint": self.fingerprint,
+            "cvc_check": self.cvc_check,
         }
 
 

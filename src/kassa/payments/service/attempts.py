@@ -115,6 +115,19 @@ async def payment_method_for(
     return await vault.get_payment_method(p.db, origin.merchant_id, origin.livemode, pm_id)
 
 
+def check_payment_method_type(intent: Record, pm_type: str) -> None:
+    """A 400 naming ``payment_method`` when the intent's ``payment_method_types`` leave out
+    this payment method's type (no list: any type Kassa takes)."""
+    allowed = intent["payment_method_types"]
+    if allowed is not None and pm_type not in allowed:
+        raise InvalidRequest(
+            f"The PaymentMethod provided ({pm_type}) is not allowed for this PaymentIntent. "
+            f"Use a PaymentMethod of one of these types: {', '.join(allowed)}.",
+            code="payment_intent_incompatible_payment_method",
+            param="payment_method",
+        )
+
+
 async def begin(
     p: Payments,
     conn: Connection,
@@ -137,6 +150,7 @@ async def begin(
             param="payment_method",
         )
     pm_id: str = pm["id"]
+    check_payment_method_type(intent, pm.get("type") or "card")
     if intent["customer_id"] and pm.get("customer") not in (None, intent["customer_id"]):
         raise InvalidRequest(
             f"The provided PaymentMethod {pm_id} belongs to another customer.",
@@ -250,7 +264,13 @@ def resilience_of(p: Payments) -> Resilience:
     return p.resilience or _NO_RESILIENCE
 
 
-async def call_psp(p: Payments, origin: Origin, intent: Record, charge: Record) -> Verdict:
+async def call_psp(
+    p: Payments,
+    origin: Origin,
+    intent: Record,
+    charge: Record,
+    request: AuthorizeRequest | None = None,
+) -> Verdict:
     """Ask the routed PSP to authorise (and, for automatic capture, capture) the attempt.
     Runs outside any transaction and moves no money.
 
@@ -258,8 +278,16 @@ async def call_psp(p: Payments, origin: Origin, intent: Record, charge: Record) 
     under the same reference with backoff and full jitter within the connector's budget, and
     ``Retry-After`` is honoured when it fits, as the error policy says. The verdict says
     ``cascade`` only when the PSP certainly did not charge: never once any try of this attempt
-    may have reached the PSP without an answer."""
-    request = await authorize_request(p, origin, charge)
+    may have reached the PSP without an answer. ``request``: the payment's earlier attempt's,
+    to send again under this attempt's reference (the card, CVC included, is read once)."""
+    if request is None:
+        request = await authorize_request(p, origin, charge)
+    else:
+        request = replace(
+            request,
+            reference=charge["id"],
+            return_url=authentication_return_url(p, charge["id"]),
+        )
     name = charge["connector"]
     guard = resilience_of(p)
     budget = guard.retries(name)
@@ -313,13 +341,16 @@ async def attempt(
     reached, or a soft decline the error policy cascades), move down the routing candidates,
     each as a new attempt. Returns the last attempt and its verdict, for ``settle``. Moves no
     money."""
-    verdict = await call_psp(p, origin, intent, charge)
+    # The card leaves the vault once per payment: its CVC can be read only once, and the
+    # next candidate deserves it as much as the first.
+    request = await authorize_request(p, origin, charge)
+    verdict = await call_psp(p, origin, intent, charge, request)
     while verdict.cascade:
         nxt = await cascade(p, origin, charge, verdict)
         if nxt is None:
             break
         charge = nxt
-        verdict = await call_psp(p, origin, intent, charge)
+        verdict = await call_psp(p, origin, intent, charge, request)
     return charge, verdict
 
 
@@ -449,6 +480,13 @@ async def cascade(
             conn, "payment_intents", origin.merchant_id, intent["id"], {"latest_charge": nxt["id"]}
         )
     metrics.PAYMENT_CASCADES.labels(charge["connector"], verdict.code or verdict.outcome).inc()
+    if verdict.outcome == "declined":
+        # A soft decline is a failure of that route too: success-rate routing must see it,
+        # or a PSP that declines often would keep ranking first on its approvals alone.
+        card = charge["payment_method_details"] or {}
+        p.connectors.record_outcome(
+            charge["connector"], card.get("brand"), card.get("country"), verdict.outcome
+        )
     return nxt
 
 
