@@ -235,3 +235,75 @@ async def test_an_outcome_no_inquiry_learns_goes_to_review(
     assert [r["captured"] for r in acquirer.records(charge_id)] == [5555]
     assert charge_id not in {r["id"] for r in await attempts.charges_in_review(db, 1000)}
     assert (await ledger.verify(db, m)).ok
+
+
+async def test_an_abandoned_bank_debit_is_recovered_on_its_own_path(
+    db: Any, database_url: str, log_dir: Any, sandbox: dict[str, Any], sandbox_manifest: Any
+) -> None:
+    """A process killed while the bank applied a debit: the sweep resolves the attempt as a
+    bank debit (the bank holds it under our reference: it is on the rail), not as a card."""
+    bank_url = sandbox["services"]["bank"]["base_url"]
+    server = start_api(database_url, log_dir, {"KASSA_SANDBOX_MANIFEST": str(sandbox_manifest)})
+    merchant = await new_merchant(db)
+    client = stripe.StripeClient(
+        merchant.key("secret"), base_addresses={"api": server.url}, max_network_retries=0
+    )
+    httpx.post(
+        f"{bank_url}/admin/faults",
+        json={"path_prefix": "/v1/debits", "timeout_rate": 1.0, "hang_s": 20},
+    ).raise_for_status()
+    try:
+        pm = client.v1.payment_methods.create(
+            {
+                "type": "us_bank_account",
+                "us_bank_account": {
+                    "routing_number": "110000000",
+                    "account_number": "000123456789",
+                    "account_holder_type": "individual",
+                },
+                "billing_details": {"name": "Ada Lovelace"},
+            }
+        )
+        call = asyncio.create_task(
+            asyncio.to_thread(
+                client.v1.payment_intents.create,
+                {  # type: ignore[typeddict-unknown-key]  # the SDK's stubs lack it here
+                    "amount": 2500,
+                    "currency": "usd",
+                    "payment_method_types": ["us_bank_account"],
+                    "payment_method": pm.id,
+                    "confirm": True,
+                },
+            )
+        )
+        charge = await _pending_charge(db, merchant.merchant["id"])
+        await asyncio.sleep(0.5)  # the debit request is at the bank, which applies it
+        server.proc.kill()
+        server.proc.wait()
+        with pytest.raises(stripe.APIConnectionError):
+            await call
+    finally:
+        httpx.delete(f"{bank_url}/admin/faults").raise_for_status()
+        stop_api(server)
+    registry = ConnectorRegistry.from_configuration(sandbox_configuration(sandbox))
+    try:
+        assert await recover_abandoned(Payments(db, registry), age=timedelta(0)) >= 1
+    finally:
+        await registry.close()
+    async with db.connection() as conn:
+        row = await conn.fetchrow(
+            "SELECT c.status, c.outcome, i.status AS intent_status FROM charges c "
+            "JOIN payment_intents i ON i.merchant_id = c.merchant_id AND i.id = c.intent_id "
+            "WHERE c.merchant_id = $1 AND c.id = $2",
+            merchant.merchant["id"],
+            charge["id"],
+        )
+    assert (row["status"], row["outcome"], row["intent_status"]) == (
+        "pending",
+        "processing",
+        "processing",
+    )
+    debits = httpx.get(f"{bank_url}/admin/transactions", params={"reference": charge["id"]}).json()[
+        "data"
+    ]
+    assert len(debits) == 1  # resent under the same reference: still one debit

@@ -33,9 +33,12 @@ class Timeouts(_Frozen):
     Secure lookups); an inquiry should not. A timeout makes the outcome unknown, so these are
     deliberately generous rather than tight."""
 
-    connect: float = Field(default=3.0, gt=0)
-    pool: float = Field(default=5.0, gt=0)  # waiting for a free pooled connection
-    authorize: float = Field(default=30.0, gt=0)
+    # Capped: the recovery sweep (payments.jobs.ABANDONED_AFTER, 2 min) takes an attempt
+    # pending longer than any authorisation can last for one a dead process left; it must
+    # never ask about one still in flight.
+    connect: float = Field(default=3.0, gt=0, le=10)
+    pool: float = Field(default=5.0, gt=0, le=10)  # waiting for a free pooled connection
+    authorize: float = Field(default=30.0, gt=0, le=60)
     modify: float = Field(default=15.0, gt=0)  # capture, void, refund
     status: float = Field(default=10.0, gt=0)
 
@@ -105,7 +108,7 @@ class RetryConfig(_Frozen):
     max_retries: int = Field(default=2, ge=0, le=5)
     base_delay_s: float = Field(default=0.1, ge=0)
     max_delay_s: float = Field(default=1.0, ge=0)
-    budget_s: float = Field(default=3.0, ge=0)
+    budget_s: float = Field(default=3.0, ge=0, le=10)  # capped like Timeouts, same reason
 
 
 class ThreeDSServer(_Frozen):

@@ -90,7 +90,6 @@ HARD_DECLINES = frozenset(
         "online_or_offline_pin_required",
         "stop_payment_order",
         "new_account_information_available",
-        "stop_payment_order",
         "payment_intent_authentication_failure",
         "authentication_required",
     }

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import procrastinate
 
 from kassa.core import clock
+from kassa.core.db import Record
 from kassa.payments import repository
 from kassa.payments.service import async_methods, attempts, expiry, psp_events, refunds
 from kassa.payments.service.context import Payments
 
 blueprint = procrastinate.Blueprint()
+log = logging.getLogger(__name__)
 
 
 @blueprint.task(name="resolve_charge", pass_context=True)
@@ -49,8 +52,22 @@ async def recover_abandoned(
     async with payments.db.connection() as conn:
         rows = await repository.unanswered_charges(conn, now - age, lost, limit)
     for row in rows:
-        await attempts.resolve_charge(payments, row["merchant_id"], row["livemode"], row["id"])
+        await resolve_attempt(payments, row)
     return len(rows)
+
+
+async def resolve_attempt(payments: Payments, row: Record) -> str:
+    """Finish one attempt by asking its provider, on the path its payment method takes (a
+    card's status inquiry, or a bank debit's, wallet's or BNPL's own). A failure is logged and
+    left for the next sweep: one bad attempt must not stop the others being recovered."""
+    m, lm, charge_id = row["merchant_id"], row["livemode"], row["id"]
+    try:
+        if async_methods.is_async({"type": row["type"]}):
+            return await async_methods.resolve(payments, m, lm, charge_id)
+        return await attempts.resolve_charge(payments, m, lm, charge_id)
+    except Exception:
+        log.exception("charge %s: resolving it failed; the next sweep tries again", charge_id)
+        return "error"
 
 
 async def resolve_stale(payments: Payments, age: timedelta = timedelta(minutes=2)) -> int:
@@ -59,7 +76,7 @@ async def resolve_stale(payments: Payments, age: timedelta = timedelta(minutes=2
     async with payments.db.connection() as conn:
         rows = await repository.unresolved_charges(conn, clock.now() - age, 500)
     for row in rows:
-        await attempts.resolve_charge(payments, row["merchant_id"], row["livemode"], row["id"])
+        await resolve_attempt(payments, row)
     return len(rows)
 
 

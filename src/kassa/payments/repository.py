@@ -152,7 +152,8 @@ async def unresolved_charges(conn: Connection, older_than: datetime, limit: int)
     rows: list[Record] = await conn.fetch(
         # A bank debit on the rail (``processing``) is pending for days by design; its own
         # inquiries (service/async_methods.py) follow it.
-        "SELECT merchant_id, livemode, id FROM charges WHERE status = 'pending' "
+        "SELECT merchant_id, livemode, id, payment_method_details->>'type' AS type "
+        "FROM charges WHERE status = 'pending' "
         "AND outcome <> 'processing' AND created_at < $1 ORDER BY created_at LIMIT $2",
         older_than,
         limit,
@@ -234,11 +235,12 @@ async def unanswered_charges(
     ``older_than``), and unknown outcomes past their whole inquiry schedule (created before
     ``lost_before``) that nobody flagged: their inquiry job was lost."""
     rows: list[Record] = await conn.fetch(
-        "(SELECT merchant_id, livemode, id, created_at FROM charges "
-        " WHERE outcome = 'pending' AND status = 'pending' AND created_at < $1 "
+        "(SELECT merchant_id, livemode, id, created_at, payment_method_details->>'type' AS type "
+        " FROM charges WHERE outcome = 'pending' AND status = 'pending' AND created_at < $1 "
         " ORDER BY created_at LIMIT $3) "
         "UNION ALL "
-        "(SELECT merchant_id, livemode, id, created_at FROM charges "
+        "(SELECT merchant_id, livemode, id, created_at, payment_method_details->>'type' AS type "
+        " FROM charges "
         " WHERE outcome = 'unknown' AND status = 'pending' AND review_since IS NULL "
         " AND created_at < $2 ORDER BY created_at LIMIT $3)",
         older_than,

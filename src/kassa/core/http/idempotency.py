@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -119,9 +119,18 @@ async def claim(conn: Connection, idem: IdempotencyKey | None) -> None:
 
 
 async def store_response(
-    conn: Connection, idem: IdempotencyKey | None, status: int, body: dict[str, Any]
+    conn: Connection,
+    idem: IdempotencyKey | None,
+    status: int,
+    body: dict[str, Any],
+    *,
+    claimed_by: datetime | None = None,
 ) -> None:
-    """Record the response to replay, in the same transaction as the effect."""
+    """Record the response to replay, in the same transaction as the effect.
+
+    ``claimed_by``: for a response finished later by a job, the time the request began; a
+    claim made after it (the key expired and was used again) is another request's, and is
+    left alone."""
     if idem is None:
         return
     await conn.execute(
@@ -129,6 +138,7 @@ async def store_response(
         UPDATE idempotency_keys
         SET status = 'completed', response_status = $4, response_body = $5, completed_at = $6
         WHERE merchant_id = $1 AND livemode = $2 AND key = $3
+          AND ($7::timestamptz IS NULL OR created_at <= $7)
         """,
         idem.merchant_id,
         idem.livemode,
@@ -136,6 +146,7 @@ async def store_response(
         status,
         body,
         clock.now(),
+        claimed_by,
     )
 
 

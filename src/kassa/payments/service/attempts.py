@@ -259,6 +259,12 @@ async def authorize_request(p: Payments, origin: Origin, charge: Record) -> Auth
 _NO_RESILIENCE = Resilience(None, policy.ErrorPolicy(None))
 
 
+def resolver_lock(charge_id: str) -> str:
+    """The job lock every resolver of one attempt takes: two inquiries that run at once
+    could see different answers (one "not found", one "captured") and act on both."""
+    return f"charge:{charge_id}"
+
+
 def resilience_of(p: Payments) -> Resilience:
     """The process's breakers and error policy (code defaults only when none was set up)."""
     return p.resilience or _NO_RESILIENCE
@@ -533,6 +539,8 @@ async def settle(
             or (verdict.outcome == "requires_action" and intent["status"] != S.PROCESSING)
         ):
             # Settled already (a webhook, an inquiry or a retry got there first).
+            if charge["status"] == "failed" and verdict.outcome in ("authorized", "captured"):
+                await _flag_late_success(conn, origin, charge, verdict)
             return intent_object(intent), _error_for(intent, charge)
         intent, charge = await _apply(p, conn, origin, intent, charge, verdict)
         card = charge["payment_method_details"] or {}
@@ -545,8 +553,38 @@ async def settle(
             key = idem or await _stored_key(origin, charge)
             if verdict.outcome != "unknown":
                 body = error.body() if error else obj
-                await idempotency.store_response(conn, key, error.status if error else 200, body)
+                await idempotency.store_response(
+                    conn,
+                    key,
+                    error.status if error else 200,
+                    body,
+                    # A job finishing it: only the claim of the request that began it (the
+                    # key may have expired and been used again since).
+                    claimed_by=None if idem is not None else charge["created_at"],
+                )
     return obj, error
+
+
+async def _flag_late_success(
+    conn: Connection, origin: Origin, charge: Record, verdict: Verdict
+) -> None:
+    """The PSP says it took the money for an attempt already failed here (two resolvers
+    crossed: one saw "not found", another the payment): nothing is booked behind the books'
+    back, but a person must void or refund it at the PSP. Flags the attempt for review."""
+    if charge["review_since"] is not None:
+        return
+    await repository.update(
+        conn, "charges", origin.merchant_id, charge["id"], {"review_since": clock.now()}
+    )
+    metrics.CHARGES_FLAGGED.inc()
+    log.warning(
+        "charge %s (%s): the PSP reports %s (%s) for an attempt already failed; flagged for "
+        "review: void or refund it there",
+        charge["id"],
+        charge["connector"],
+        verdict.outcome,
+        verdict.psp_reference,
+    )
 
 
 async def _stored_key(origin: Origin, charge: Record) -> IdempotencyKey | None:
@@ -585,6 +623,7 @@ async def _apply(
             {"merchant_id": m, "livemode": lm, "charge_id": charge["id"]},
             scheduled_at=now + INQUIRY_BACKOFF[0],
             queueing_lock=f"resolve:{charge['id']}",
+            lock=resolver_lock(charge["id"]),
         )
         return intent, charge
     if v.outcome == "requires_action":
@@ -736,6 +775,7 @@ async def _schedule_inquiry(p: Payments, origin: Origin, charge: Record) -> None
             },
             scheduled_at=clock.now() + delay,
             queueing_lock=f"resolve:{charge['id']}:{n}",
+            lock=resolver_lock(charge["id"]),
         )
 
 

@@ -13,7 +13,7 @@ from kassa.connectors.base import EventKind, WebhookAck
 from kassa.core import clock, jobs
 from kassa.core.db import Connection
 from kassa.payments import repository
-from kassa.payments.service import async_methods
+from kassa.payments.service import async_methods, attempts
 from kassa.payments.service.context import Origin, Payments
 from kassa.payments.service.refund_outcomes import refund_outcome
 
@@ -92,6 +92,7 @@ async def _authorisation(conn: Connection, event: dict[str, Any]) -> str:
             "charge_id": charge["id"],
         },
         queueing_lock=f"resolve:{charge['id']}:webhook",
+        lock=attempts.resolver_lock(charge["id"]),
     )
     return "status inquiry scheduled"
 
