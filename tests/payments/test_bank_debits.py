@@ -6,6 +6,8 @@ takes the money back."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import httpx
 import pytest
 import stripe
@@ -299,3 +301,64 @@ async def test_account_numbers_are_sealed(client, db):
         assert IBAN_SETTLES.encode() not in bytes(row["pan"])
     shown = client.v1.payment_methods.retrieve(pm.id)
     assert SETTLES not in str(shown)
+
+
+@contextmanager
+def bank_faults(sandbox, faults: dict):
+    """Inject ``faults`` at the sandbox bank meanwhile; always cleared afterwards."""
+    url = sandbox["services"]["bank"]["base_url"]
+    httpx.post(f"{url}/admin/faults", json=faults).raise_for_status()
+    try:
+        yield
+    finally:
+        httpx.delete(f"{url}/admin/faults").raise_for_status()
+
+
+async def test_rate_limited_inquiry_is_no_verdict(client, sandbox, payments, merchant):
+    """A 429 on the daily inquiry of a processing debit is no answer from the bank: the debit
+    stays processing, and the next inquiry books the settlement."""
+    before = pending_balance(client, "usd")
+    pi = debit(client, ach(client, SETTLES), 3100)
+    assert pi.status == "processing"
+    m = merchant.merchant["id"]
+    with bank_faults(sandbox, {"error_rates": {"429": 1.0}}):
+        assert await async_methods.resolve(payments, m, False, pi.latest_charge) == "processing"
+        advance(sandbox, 3 * DAY + 1)  # settled at the bank meanwhile
+        assert await async_methods.resolve(payments, m, False, pi.latest_charge) == "processing"
+    still = client.v1.payment_intents.retrieve(pi.id)
+    assert (still.status, still.last_payment_error) == ("processing", None)
+    assert client.v1.charges.retrieve(pi.latest_charge).status == "pending"
+    assert await async_methods.resolve(payments, m, False, pi.latest_charge) == "captured"
+    done = client.v1.payment_intents.retrieve(pi.id)
+    assert (done.status, done.amount_received) == ("succeeded", 3100)
+    txn = client.v1.balance_transactions.retrieve(
+        client.v1.charges.retrieve(pi.latest_charge).balance_transaction
+    )
+    assert pending_balance(client, "usd") == before + txn.net
+    assert txn.amount == 3100
+
+
+@pytest.mark.parametrize("kind", ["us_bank_account", "sepa_debit"])
+def test_manual_capture_of_a_debit_is_refused(client, sandbox, kind):
+    """Bank debits are collected when the rail settles them: ``capture_method=manual`` is a
+    400 naming it, at create-and-confirm and at confirm, and nothing is attempted."""
+    pm = ach(client, SETTLES) if kind == "us_bank_account" else sepa(client, IBAN_SETTLES)
+    currency = "usd" if kind == "us_bank_account" else "eur"
+    params = {"amount": 1500, "currency": currency, "payment_method_types": [kind]}
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.payment_intents.create(
+            {**params, "payment_method": pm.id, "capture_method": "manual", "confirm": True}
+        )
+    assert (err.value.http_status, err.value.param) == (400, "capture_method")
+    assert client.v1.payment_intents.list().data == []
+    pi = client.v1.payment_intents.create({**params, "capture_method": "manual"})
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.payment_intents.confirm(pi.id, {"payment_method": pm.id})
+    assert (err.value.http_status, err.value.param) == (400, "capture_method")
+    after = client.v1.payment_intents.retrieve(pi.id)
+    assert (after.status, after.latest_charge) == ("requires_payment_method", None)
+    # With automatic capture it goes through.
+    ok = client.v1.payment_intents.confirm(
+        pi.id, {"payment_method": pm.id, "capture_method": "automatic"}
+    )
+    assert ok.status == "processing"

@@ -266,3 +266,94 @@ async def test_unsettled_or_returned_debits_are_not_refundable(
     assert (err.value.code, err.value.param) == ("charge_not_refundable", "charge")
     assert pending_balance(client, "usd") == returned
     assert (await ledger.verify(db, merchant.merchant["id"])).ok
+
+
+async def _bank_clearing(db: Database, merchant_id: str) -> int:
+    """What Kassa's books say the bank owes this merchant (debit-normal clearing)."""
+    totals = await ledger.totals(
+        db, merchant_id, False, owner="psp:bank", purpose="clearing", currency="usd"
+    )
+    found = totals.get(("psp:bank", "clearing", "usd"))
+    return -found.posted if found is not None else 0
+
+
+async def test_late_return_after_a_partial_refund_reverses_the_whole_debit(
+    client, db, bank, sandbox, payments, merchant
+):
+    """The bank takes the whole debit back on a late R10 return, whatever was refunded: the
+    reversal is the full captured amount, and the refund already booked stays booked, so the
+    clearing account follows the bank's own movements (debit in, credit out, debit back)."""
+    m = merchant.merchant["id"]
+    before, clearing_before = pending_balance(client, "usd"), await _bank_clearing(db, m)
+    pi = await settled_ach(client, db, sandbox, payments, 4000, LATE_R10)
+    charge = client.v1.charges.retrieve(pi.latest_charge)
+    fee = client.v1.balance_transactions.retrieve(charge.balance_transaction).fee
+    refund = client.v1.refunds.create({"charge": charge.id, "amount": 1000})
+    assert pending_balance(client, "usd") == before + 4000 - fee - 1000
+    advance(sandbox, 5 * DAY + 1)  # the credit arrives, then the debit is returned (R10)
+    await until_refund_stored(db, refund.id)
+    await until_stored(db, "bank", charge.id, 2)
+    await psp_events.process_inbox(payments)
+    assert client.v1.refunds.retrieve(refund.id).status == "succeeded"
+    charge = client.v1.charges.retrieve(charge.id)
+    assert (charge.status, charge.failure_code, charge.amount_refunded) == (
+        "failed",
+        "debit_not_authorized",
+        1000,
+    )
+    txns = client.v1.balance_transactions.list({"source": charge.id}).data
+    assert sorted((t.type, t.amount) for t in txns) == [
+        ("charge", 4000),
+        ("payment_failure_refund", -4000),
+    ]
+    # The customer got the refund and the whole debit back; the merchant bears both.
+    assert pending_balance(client, "usd") == before - fee - 1000
+    # The bank's own records: 4000 debited and returned, 1000 credited.
+    [debit_record] = [r for r in credits_at_bank(sandbox, charge.id) if r["object"] == "debit"]
+    [credit] = credits_at_bank(sandbox, refund.id)
+    assert (debit_record["status"], debit_record["amount"]) == ("returned", 4000)
+    assert (credit["status"], credit["amount"]) == ("paid", 1000)
+    bank_net = debit_record["amount"] - credit["amount"] - debit_record["amount"]
+    assert await _bank_clearing(db, m) - clearing_before == bank_net == -1000
+    assert (await ledger.verify(db, m)).ok
+
+
+async def test_detached_bank_account_still_settles_and_refunds(
+    client, db, sandbox, payments, merchant
+):
+    """Detaching the payment method while its debit is on the rail stops future debits, not
+    this one: the inquiry (which opens no vault) still settles it, and a refund still reaches
+    the account the money came from."""
+    m = merchant.merchant["id"]
+    customer = client.v1.customers.create({"name": "Jenny Rosen"})
+    pm = ach(client, SETTLES)
+    client.v1.payment_methods.attach(pm.id, {"customer": customer.id})
+    pi = client.v1.payment_intents.create(
+        {
+            "amount": 2600,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method_types": ["us_bank_account"],
+            "payment_method": pm.id,
+            "confirm": True,
+        }
+    )
+    assert pi.status == "processing"
+    client.v1.payment_methods.detach(pm.id)
+    assert await async_methods.resolve(payments, m, False, pi.latest_charge) == "processing"
+    advance(sandbox, 3 * DAY + 1)
+    assert await async_methods.resolve(payments, m, False, pi.latest_charge) == "captured"
+    done = client.v1.payment_intents.retrieve(pi.id)
+    assert (done.status, done.amount_received) == ("succeeded", 2600)
+    settled = pending_balance(client, "usd")
+    refund = client.v1.refunds.create({"charge": pi.latest_charge, "amount": 600})
+    assert (refund.status, refund.amount) == ("pending", 600)
+    assert pending_balance(client, "usd") == settled - 600
+    [credit] = credits_at_bank(sandbox, refund.id)
+    assert (credit["amount"], credit["account"]["account_last4"]) == (600, "6789")
+    advance(sandbox, DAY + 1)
+    assert await refunds.inquire_bank_refund(payments, m, False, refund.id) == "succeeded"
+    # A new debit from the detached account is refused.
+    with pytest.raises(stripe.InvalidRequestError):
+        debit(client, pm, 1000)
+    assert (await ledger.verify(db, m)).ok

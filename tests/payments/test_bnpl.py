@@ -138,3 +138,41 @@ async def test_manual_capture_books_the_deferred_payout_date(client, db, merchan
     assert txn.available_on == int((payout_day + timedelta(days=1)).timestamp())
     assert pending_balance(client, "eur") == before + 5796
     assert (await ledger.verify(db, merchant.merchant["id"])).ok
+
+
+async def test_partial_capture_closes_the_checkout_and_queues_no_release(client, db, sandbox):
+    """Deferro closes a checkout when it is captured: the remainder of a partial capture is
+    released by the provider itself (the checkout is ``captured``, it takes no further
+    capture or cancel), so Kassa queues no release job for it."""
+    pm = client.v1.payment_methods.create(
+        {"type": "klarna", "billing_details": {"email": "shopper@example.com"}}
+    )
+    pi = client.v1.payment_intents.create(
+        {
+            "amount": 9000,
+            "currency": "eur",
+            "payment_method_types": ["klarna"],
+            "payment_method": pm.id,
+            "capture_method": "manual",
+            "confirm": True,
+            "return_url": RETURN_URL,
+        }
+    )
+    shopper(pi.next_action.redirect_to_url.url, {"decision": "approve"})
+    done = client.v1.payment_intents.capture(pi.id, {"amount_to_capture": 5000})
+    assert (done.status, done.amount_received) == ("succeeded", 5000)
+    base = sandbox["services"]["bnpl"]["base_url"]
+    found = httpx.get(f"{base}/admin/transactions", params={"reference": pi.latest_charge}).json()
+    [record] = found["data"] if isinstance(found, dict) else found
+    assert (record["status"], record["amount"], record["captured_amount"]) == (
+        "captured",
+        9000,
+        5000,
+    )
+    async with db.connection() as conn:
+        queued = await conn.fetchval(
+            "SELECT count(*) FROM procrastinate_jobs WHERE task_name = "
+            "'payments:release_remainder' AND args->>'charge_id' = $1",
+            pi.latest_charge,
+        )
+    assert queued == 0

@@ -163,3 +163,106 @@ def test_return_url_is_required(client):
         )
     assert err.value.param == "return_url"
     assert client.v1.payment_intents.list().data == []
+
+
+def test_card_attempt_at_the_wallet_return_route_leaves_it_waiting(client, api_url):
+    """A 3-D Secure card attempt's id sent to the wallet/BNPL return route is refused before
+    the intent moves: it still waits for the challenge, which then finishes normally."""
+    pi = client.v1.payment_intents.create(
+        {
+            "amount": 2500,
+            "currency": "eur",
+            "payment_method": "pm_card_authenticationRequired",
+            "confirm": True,
+            "return_url": RETURN_URL,
+        }
+    )
+    assert pi.status == "requires_action"
+    with httpx.Client(trust_env=False) as browser:
+        wrong = browser.get(f"{api_url}/payments/redirect/{pi.latest_charge}/return")
+    assert wrong.status_code == 400
+    still = client.v1.payment_intents.retrieve(pi.id)
+    assert (still.status, still.next_action.type) == ("requires_action", "redirect_to_url")
+    challenge = still.next_action.redirect_to_url.url
+    with httpx.Client(timeout=10.0, trust_env=False) as browser:
+        answer = browser.post(challenge, data={"action": "authenticate"})
+        assert answer.status_code == 303
+        back = browser.get(answer.headers["location"])
+    assert _redirect_status(back) == "succeeded"
+    done = client.v1.payment_intents.retrieve(pi.id)
+    assert (done.status, done.amount_received) == ("succeeded", 2500)
+
+
+def test_wallet_attempt_at_the_3ds_return_route_leaves_it_waiting(client, api_url):
+    """A wallet attempt's id sent to the 3-D Secure return route is refused before the intent
+    moves: it still waits for the buyer, whose approval then captures."""
+    pi = pay(client, 1500)
+    with httpx.Client(trust_env=False) as browser:
+        wrong = browser.get(f"{api_url}/payments/3ds/{pi.latest_charge}/return")
+    assert wrong.status_code == 400
+    still = client.v1.payment_intents.retrieve(pi.id)
+    assert (still.status, still.next_action.type) == ("requires_action", "redirect_to_url")
+    back = shopper(still.next_action.redirect_to_url.url, {"action": "approve"})
+    assert _redirect_status(back) == "succeeded"
+    done = client.v1.payment_intents.retrieve(pi.id)
+    assert (done.status, done.amount_received) == ("succeeded", 1500)
+
+
+def test_partial_capture_of_a_paypal_payment_is_refused(client, sandbox):
+    """Purslane captures an order whole: a smaller ``amount_to_capture`` would book less than
+    the wallet took, so it is a 400 naming it; the full capture then goes through."""
+    pm = client.v1.payment_methods.create({"type": "paypal"})
+    pi = client.v1.payment_intents.create(
+        {
+            "amount": 5000,
+            "currency": "eur",
+            "payment_method_types": ["paypal"],
+            "payment_method": pm.id,
+            "capture_method": "manual",
+            "confirm": True,
+            "return_url": RETURN_URL,
+        }
+    )
+    back = shopper(pi.next_action.redirect_to_url.url, {"action": "approve"})
+    assert _redirect_status(back) == "succeeded"
+    held = client.v1.payment_intents.retrieve(pi.id)
+    assert (held.status, held.amount_capturable) == ("requires_capture", 5000)
+    before = pending_balance(client, "eur")
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.payment_intents.capture(pi.id, {"amount_to_capture": 3000})
+    assert (err.value.http_status, err.value.param) == (400, "amount_to_capture")
+    orders = httpx.get(
+        f"{sandbox['services']['wallet']['base_url']}/admin/transactions",
+        params={"reference": pi.latest_charge},
+    ).json()
+    [order] = orders["data"] if isinstance(orders, dict) else orders
+    assert order.get("capture") is None  # nothing captured at the wallet
+    assert client.v1.payment_intents.retrieve(pi.id).status == "requires_capture"
+    assert pending_balance(client, "eur") == before
+    done = client.v1.payment_intents.capture(pi.id, {"amount_to_capture": 5000})
+    assert (done.status, done.amount_received) == ("succeeded", 5000)
+    charge = client.v1.charges.retrieve(pi.latest_charge)
+    assert charge.amount_captured == 5000
+
+
+async def test_rate_limited_completion_is_no_verdict(client, sandbox, payments, merchant):
+    """A 429 from the wallet while Kassa reads the buyer's approval is no decline: the intent
+    waits in ``requires_action``, and asking again later captures."""
+    url = sandbox["services"]["wallet"]["base_url"]
+    pi = pay(client, 2100)
+    with httpx.Client(trust_env=False) as browser:
+        answer = browser.post(pi.next_action.redirect_to_url.url, data={"action": "approve"})
+        assert answer.status_code == 303
+        httpx.post(f"{url}/admin/faults", json={"error_rates": {"429": 1.0}}).raise_for_status()
+        try:
+            back = browser.get(answer.headers["location"])
+        finally:
+            httpx.delete(f"{url}/admin/faults").raise_for_status()
+    assert back.status_code == 303
+    waiting = client.v1.payment_intents.retrieve(pi.id)
+    assert (waiting.status, waiting.last_payment_error) == ("requires_action", None)
+    assert client.v1.charges.retrieve(pi.latest_charge).status == "pending"
+    m = merchant.merchant["id"]
+    assert await async_methods.resolve(payments, m, False, pi.latest_charge) == "captured"
+    done = client.v1.payment_intents.retrieve(pi.id)
+    assert (done.status, done.amount_received) == ("succeeded", 2100)

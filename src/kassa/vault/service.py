@@ -686,12 +686,29 @@ async def bank_account_for_debit(
     db: Database, merchant_id: str, livemode: bool, pm_id: str, *, param: str = "payment_method"
 ) -> BankAccountForDebit:
     """Open a bank account payment method's sealed number for one debit: the only way an
-    account number or IBAN leaves the vault."""
+    account number or IBAN leaves the vault (with ``bank_account_for_refund``). A detached
+    payment method debits nothing more (``payment_method_unexpected_state``)."""
+    return await _open_bank_account(db, merchant_id, livemode, pm_id, param, for_refund=False)
+
+
+async def bank_account_for_refund(
+    db: Database, merchant_id: str, livemode: bool, pm_id: str, *, param: str = "payment_method"
+) -> BankAccountForDebit:
+    """Open the sealed number of the account a settled debit came from, for one refund's
+    credit transfer back to it. Unlike ``bank_account_for_debit`` it ignores ``detached_at``:
+    detaching stops future debits, not the return of money already taken from the account
+    (a detached payment method keeps its sealed number)."""
+    return await _open_bank_account(db, merchant_id, livemode, pm_id, param, for_refund=True)
+
+
+async def _open_bank_account(
+    db: Database, merchant_id: str, livemode: bool, pm_id: str, param: str, *, for_refund: bool
+) -> BankAccountForDebit:
     async with db.connection() as conn:
         row = await repository.get(conn, merchant_id, livemode, pm_id)
     if row is None:
         raise PaymentMethodMissing(pm_id, param=param)
-    if row["detached_at"] is not None:
+    if row["detached_at"] is not None and not for_refund:
         raise not_reusable(pm_id)
     if row["type"] not in ("us_bank_account", "sepa_debit"):
         raise InvalidRequest(f"The PaymentMethod {pm_id} is not a bank account.", param=param)

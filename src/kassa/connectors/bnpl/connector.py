@@ -92,10 +92,14 @@ class BnplConnector(JsonConnector):
     # The card-shaped ``Connector`` side: capture, void and refund of a checkout.
 
     async def capture(self, request: ModificationRequest) -> ModificationResult:
-        """Capture (part of) an authorised checkout."""
+        """Capture (part of) an authorised checkout. Deferro closes the checkout on capture
+        (``captured``: no further capture, no cancel), so the uncaptured remainder of a
+        partial capture is released there and then: nothing is left for Kassa to void."""
         result = await self._capture(request.psp_reference, request.reference, request.amount)
         if result.outcome is MethodOutcome.CAPTURED:
-            return ModificationResult(ModificationOutcome.SUCCEEDED, result.psp_reference)
+            return ModificationResult(
+                ModificationOutcome.SUCCEEDED, result.psp_reference, remainder_released=True
+            )
         return ModificationResult(ModificationOutcome.FAILED, None, result.message)
 
     async def void(self, request: ModificationRequest) -> ModificationResult:

@@ -97,6 +97,14 @@ async def begin(
             param="payment_method",
         )
     bank_debits.check_types([pm_type], intent["currency"])
+    if pm_type in bank_debits.DEBIT_TYPES and intent["capture_method"] == "manual":
+        # As at Stripe: a debit is collected when the rail settles it, never held for a
+        # later capture (it would otherwise be captured on settlement anyway).
+        raise InvalidRequest(
+            f"The PaymentMethod type {pm_type} does not support capture_method=manual; "
+            "use capture_method=automatic.",
+            param="capture_method",
+        )
     back = return_url or intent["return_url"]
     if pm_type in attempts.REDIRECT_TYPES and not back:
         raise InvalidRequest(
@@ -169,7 +177,7 @@ async def finish(
     """Start the payment at its provider and commit what it answered (the saga's second
     transaction): ``processing`` for a debit, ``requires_action`` with the provider's page
     for a redirect, or a failure (a 402 naming the charge, as for a declined card)."""
-    result = await attempts.call(p, origin, charge, "start")
+    result = await attempts.call(p, origin, charge, "start", first=True)
     if result.outcome is MethodOutcome.NOT_FOUND and not attempts.unknown(result):
         result = MethodResult(MethodOutcome.DECLINED, None, failure_code="processing_error")
     obj, error = await attempts.settle(p, origin, charge["id"], result, caller.idempotency)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from kassa.connectors.base import ConnectorError, OutcomeUnknown
-from kassa.core.errors import ResourceMissing
+from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.payments import repository
 from kassa.payments.schemas import intent_object
-from kassa.payments.service import attempts
+from kassa.payments.service import attempts, transitions
 from kassa.payments.service.attempts import Verdict, verdict_of
 from kassa.payments.service.context import Origin, Payments
 from kassa.payments.service.transitions import move
@@ -29,6 +29,13 @@ async def complete_authentication(
     if charge is None:
         raise ResourceMissing("charge", charge_id)
     origin = Origin(charge["merchant_id"], charge["livemode"], "api")
+    # Refused before the intent moves: a wallet or BNPL attempt sent to this route, or a card
+    # the vault will not open (detached), leaves it waiting in ``requires_action``.
+    # (A card's details are stored bare, without a ``type``.)
+    if (charge["payment_method_details"] or {}).get("type", "card") != "card":
+        raise InvalidRequest(f"The charge {charge_id} is not waiting for 3-D Secure.")
+    waits = charge["outcome"] == "requires_action"
+    request = await attempts.authorize_request(p, origin, charge) if waits else None
     async with p.db.transaction() as conn:
         intent = await repository.get(
             conn,
@@ -40,12 +47,11 @@ async def complete_authentication(
         )
         assert intent is not None
         waiting = (
-            intent["status"] == S.REQUIRES_ACTION
-            and intent["latest_charge"] == charge_id
-            and charge["outcome"] == "requires_action"
+            intent["status"] == S.REQUIRES_ACTION and intent["latest_charge"] == charge_id and waits
         )
-        if not waiting:
+        if not waiting or request is None:
             return intent_object(intent), intent["return_url"]
+        redirect = intent["next_action"]
         intent = await move(
             conn,
             intent,
@@ -54,15 +60,33 @@ async def complete_authentication(
             "confirm",
             {"operation": "authenticate", "next_action": None},
         )
-    request = await attempts.authorize_request(p, origin, charge)
     try:
-        result = await p.connectors.get(charge["connector"]).complete_authentication(
-            request, charge["psp_reference"], return_params
-        )
-        verdict = verdict_of(result)
-    except OutcomeUnknown:
-        verdict = Verdict("unknown")
-    except ConnectorError:
-        verdict = Verdict("not_sent", failure_code="processing_error")
-    obj, _error = await attempts.settle(p, origin, charge_id, verdict)
+        try:
+            result = await p.connectors.get(charge["connector"]).complete_authentication(
+                request, charge["psp_reference"], return_params
+            )
+            verdict = verdict_of(result)
+        except OutcomeUnknown:
+            verdict = Verdict("unknown")
+        except ConnectorError:
+            verdict = Verdict("not_sent", failure_code="processing_error")
+        obj, _error = await attempts.settle(p, origin, charge_id, verdict)
+    except Exception:
+        # Nothing committed a verdict: the intent waits for the shopper again.
+        async with p.db.transaction() as conn:
+            locked = await repository.get(
+                conn, "charges", origin.merchant_id, origin.livemode, charge_id, for_update=True
+            )
+            intent = await repository.get(
+                conn,
+                "payment_intents",
+                origin.merchant_id,
+                origin.livemode,
+                charge["intent_id"],
+                for_update=True,
+            )
+            assert locked is not None
+            assert intent is not None
+            await transitions.back_to_action(conn, origin, intent, locked, redirect)
+        raise
     return obj, intent["return_url"]

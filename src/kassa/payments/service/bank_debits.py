@@ -67,11 +67,13 @@ def check_types(types: Sequence[str] | None, currency: str) -> None:
             )
 
 
-async def bank_account(p: Payments, origin: Origin, payment_method_id: str) -> BankAccount:
-    """The account to debit; it leaves the vault for the provider request only."""
-    opened = await vault.bank_account_for_debit(
-        p.db, origin.merchant_id, origin.livemode, payment_method_id
-    )
+async def bank_account(
+    p: Payments, origin: Origin, payment_method_id: str, *, for_refund: bool = False
+) -> BankAccount:
+    """The account to debit (or, ``for_refund``, to credit back: allowed even after the
+    payment method was detached); it leaves the vault for the provider request only."""
+    read = vault.bank_account_for_refund if for_refund else vault.bank_account_for_debit
+    opened = await read(p.db, origin.merchant_id, origin.livemode, payment_method_id)
     return BankAccount(
         opened.rail,
         opened.account_number,
@@ -119,8 +121,8 @@ async def send_refund(
             ModificationOutcome.FAILED, None, f"Connector {charge['connector']} sends no credits."
         )
     try:
-        account = await bank_account(p, origin, charge["payment_method_id"])
-    except KassaError as exc:  # the payment method was detached: no account to send to
+        account = await bank_account(p, origin, charge["payment_method_id"], for_refund=True)
+    except KassaError as exc:  # the payment method is gone: no account to send to
         return ModificationResult(ModificationOutcome.FAILED, None, exc.message)
     return await bank.credit(
         ModificationRequest(
@@ -158,11 +160,17 @@ async def late_return(
     reversing transfers (merchant pending → bank clearing; the fee is kept), reported as a
     ``payment_failure_refund`` balance transaction, and the charge fails with ``code``. The
     intent stays ``succeeded`` (a terminal state); the charge and the events tell what
-    happened."""
+    happened.
+
+    The bank takes back the whole debit, whatever was refunded: the reversal is the full
+    ``amount_captured``, so the clearing account follows the bank (debit in, refund credits
+    out, the whole debit back). Refunds already booked stay booked — their credit transfers
+    are the bank's own movements, confirmed or failed (and then reversed) as usual — so the
+    merchant bears a refund the customer also got back through the return."""
     if charge["outcome"] == "returned":
         return charge
     m, lm = origin.merchant_id, origin.livemode
-    amount = charge["amount_captured"] - charge["amount_refunded"]
+    amount = charge["amount_captured"]
     clearing, pending, _fees = await money.accounts(
         conn, m, lm, charge["connector"], charge["currency"]
     )

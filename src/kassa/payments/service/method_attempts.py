@@ -14,7 +14,8 @@ from kassa.connectors.base import (
     MethodOutcome,
     MethodRequest,
     MethodResult,
-    OutcomeUnknown,
+    NotSent,
+    Rejected,
 )
 from kassa.connectors.registry import ConnectorRegistry
 from kassa.core import clock, jobs
@@ -64,12 +65,18 @@ def return_url_for(p: Payments, charge_id: str) -> str:
     return f"{p.public_url.rstrip('/')}/payments/redirect/{charge_id}/return"
 
 
-async def method_request(p: Payments, origin: Origin, charge: Record) -> MethodRequest:
-    """The provider request for an attempt; a bank account leaves the vault for it only."""
+async def method_request(
+    p: Payments, origin: Origin, charge: Record, *, open_vault: bool = True
+) -> MethodRequest:
+    """The provider request for an attempt; a bank account leaves the vault for it only.
+    ``open_vault=False`` (completing a redirect) reads nothing from the vault: only a start
+    needs the account or the shopper's email, and the payment method may be detached since."""
     pm_type = charge["payment_method_details"]["type"]
     account = None
     email = None
-    if pm_type in bank_debits.DEBIT_TYPES:
+    if not open_vault:
+        pass
+    elif pm_type in bank_debits.DEBIT_TYPES:
         account = await bank_debits.bank_account(p, origin, charge["payment_method_id"])
     else:
         pm = await vault.get_payment_method(
@@ -91,28 +98,40 @@ async def method_request(p: Payments, origin: Origin, charge: Record) -> MethodR
     )
 
 
-async def call(p: Payments, origin: Origin, charge: Record, step: str, **kw: Any) -> MethodResult:
-    """Call the provider outside any transaction. An unknown outcome stays unknown (asked
-    again later under the same reference); a request that never reached the provider, or
-    that it refused, fails the attempt: nothing was charged."""
+async def call(
+    p: Payments,
+    origin: Origin,
+    charge: Record,
+    step: str,
+    *,
+    first: bool = False,
+    request: MethodRequest | None = None,
+    **kw: Any,
+) -> MethodResult:
+    """Call the provider outside any transaction. Only the ``first`` start of an attempt
+    whose request certainly never reached the provider (``NotSent``) or that it refused
+    outright (``Rejected``) fails the attempt: nothing was charged. Any other failure — an
+    inquiry, a completion, a resent start, a rate limit, an unknown answer — is no verdict:
+    the outcome stays unknown and is asked again later under the same reference."""
     connector = _connector(p, charge["connector"])
-    request = await method_request(p, origin, charge)
     try:
         if step == "start":
-            return await connector.start(request)
+            return await connector.start(await method_request(p, origin, charge))
         if step == "complete":
+            if request is None:
+                request = await method_request(p, origin, charge, open_vault=False)
             return await connector.complete(request, charge["psp_reference"] or "", kw["params"])
         return await connector.inquire(charge["id"])
-    except OutcomeUnknown:
-        return MethodResult(MethodOutcome.NOT_FOUND, None, psp_code="unknown")
     except ConnectorError as exc:
-        return MethodResult(
-            MethodOutcome.DECLINED,
-            None,
-            failure_code="processing_error",
-            message=str(exc) or None,
-            psp_code="not_sent",
-        )
+        if step == "start" and first and isinstance(exc, NotSent | Rejected):
+            return MethodResult(
+                MethodOutcome.DECLINED,
+                None,
+                failure_code="processing_error",
+                message=str(exc) or None,
+                psp_code="not_sent",
+            )
+        return MethodResult(MethodOutcome.NOT_FOUND, None, psp_code="unknown")
 
 
 def unknown(result: MethodResult) -> bool:

@@ -11,10 +11,11 @@ from typing import Any
 from kassa.connectors.base import EventKind, MethodOutcome
 from kassa.core import jobs
 from kassa.core.db import Connection, Record
-from kassa.core.errors import ResourceMissing
+from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.payments import repository
 from kassa.payments.schemas import intent_object
 from kassa.payments.service import method_attempts as attempts
+from kassa.payments.service import transitions
 from kassa.payments.service.context import Origin, Payments
 from kassa.payments.service.transitions import move
 from kassa.payments.states import IntentStatus
@@ -29,7 +30,18 @@ async def complete_redirect(
 ) -> str:
     """Finish a payment waiting for the shopper: move the intent to ``processing``, read the
     provider's verdict (capturing an approved payment) and commit it. A payment the shopper
-    has not decided yet goes back to ``requires_action``; a finished one is left alone."""
+    has not decided yet goes back to ``requires_action``; a finished one is left alone.
+
+    Everything that can be refused (a charge that is not a wallet or BNPL payment, e.g. a
+    3-D Secure card attempt sent to this return route; the request) is checked before the
+    intent moves, and anything failing after the move puts it back to ``requires_action``:
+    an intent never stays in ``processing`` with nobody to finish it."""
+    if (charge["payment_method_details"] or {}).get("type") not in attempts.REDIRECT_TYPES:
+        raise InvalidRequest(
+            f"The charge {charge['id']} is not waiting for a wallet or buy now, pay later "
+            "provider's page."
+        )
+    request = await attempts.method_request(p, origin, charge, open_vault=False)
     async with p.db.transaction() as conn:
         locked = await attempts.locked_charge(conn, origin, charge["id"])
         intent = await attempts.intent_of(conn, origin, locked)
@@ -49,25 +61,32 @@ async def complete_redirect(
             "confirm",
             {"operation": "authenticate", "next_action": None},
         )
-    result = await attempts.call(p, origin, locked, "complete", params=params)
-    async with p.db.transaction() as conn:
-        again = await attempts.locked_charge(conn, origin, charge["id"])
-        intent = await attempts.intent_of(conn, origin, again)
-        if result.outcome is MethodOutcome.REQUIRES_ACTION or attempts.unknown(result):
-            # Not decided yet (or no answer): the shopper may still approve; put the redirect
-            # back, and ask again later when the provider did not answer.
-            intent = await move(
-                conn,
-                intent,
-                S.REQUIRES_ACTION,
-                origin,
-                "confirm",
-                {"operation": None, "next_action": redirect},
-            )
-            if attempts.unknown(result):
-                await attempts.schedule(conn, origin, again, timedelta(minutes=1))
-            return str(again["outcome"])
-        _, again = await attempts.apply(conn, origin, intent, again, result)
+    try:
+        result = await attempts.call(p, origin, locked, "complete", params=params, request=request)
+        async with p.db.transaction() as conn:
+            again = await attempts.locked_charge(conn, origin, charge["id"])
+            intent = await attempts.intent_of(conn, origin, again)
+            if result.outcome is MethodOutcome.REQUIRES_ACTION or attempts.unknown(result):
+                # Not decided yet (or no answer): the shopper may still approve; put the
+                # redirect back, and ask again later when the provider did not answer.
+                intent = await move(
+                    conn,
+                    intent,
+                    S.REQUIRES_ACTION,
+                    origin,
+                    "confirm",
+                    {"operation": None, "next_action": redirect},
+                )
+                if attempts.unknown(result):
+                    await attempts.schedule(conn, origin, again, timedelta(minutes=1))
+                return str(again["outcome"])
+            _, again = await attempts.apply(conn, origin, intent, again, result)
+    except Exception:
+        async with p.db.transaction() as conn:
+            again = await attempts.locked_charge(conn, origin, charge["id"])
+            intent = await attempts.intent_of(conn, origin, again)
+            await transitions.back_to_action(conn, origin, intent, again, redirect)
+        raise
     return str(again["outcome"])
 
 

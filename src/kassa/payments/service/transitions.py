@@ -67,6 +67,36 @@ def error_for(intent: Record, charge: Record, message: str, code: str) -> CardEr
     )
 
 
+async def back_to_action(
+    conn: Connection,
+    origin: Origin,
+    intent: Record,
+    charge: Record,
+    next_action: dict[str, Any] | None,
+) -> Record:
+    """Undo the move to ``processing`` that finishing a shopper's return (3-D Secure, a
+    wallet or BNPL page) made, when finishing failed before any verdict was committed: the
+    intent waits in ``requires_action`` with its redirect again (``processing →
+    requires_action`` is in the state machine), so the shopper or a later return can finish
+    it. Changes nothing if a verdict was committed meanwhile. Locked rows, caller's
+    transaction."""
+    if (
+        intent["status"] != S.PROCESSING
+        or intent["latest_charge"] != charge["id"]
+        or charge["status"] != "pending"
+        or charge["outcome"] != "requires_action"
+    ):
+        return intent
+    return await move(
+        conn,
+        intent,
+        S.REQUIRES_ACTION,
+        origin,
+        "confirm",
+        {"operation": None, "next_action": next_action},
+    )
+
+
 # The outcomes of an attempt, shared by cards (``attempts``) and the asynchronous payment
 # methods (``method_attempts``): each writes the charge, moves the intent, books the money
 # (for a capture) and emits the events, in the caller's transaction.
