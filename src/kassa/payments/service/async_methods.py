@@ -31,6 +31,7 @@ from kassa.core.http import expand as expansion
 from kassa.core.http.context import Caller
 from kassa.core.ids import new_id
 from kassa.payments import repository
+from kassa.payments.service import attempts as card_attempts
 from kassa.payments.service import bank_debits, redirects
 from kassa.payments.service import method_attempts as attempts
 from kassa.payments.service.context import Origin, Payments
@@ -83,14 +84,7 @@ async def begin(
     if S(intent["status"]) not in CONFIRMABLE:
         raise UnexpectedState(intent["id"], intent["status"], "confirm")
     pm_type: str = pm["type"]
-    allowed = intent["payment_method_types"]
-    if allowed is not None and pm_type not in allowed:
-        raise InvalidRequest(
-            f"The PaymentMethod provided ({pm_type}) is not allowed for this PaymentIntent. "
-            f"Use a PaymentMethod of one of these types: {', '.join(allowed)}.",
-            code="payment_intent_incompatible_payment_method",
-            param="payment_method",
-        )
+    card_attempts.check_payment_method_type(intent, pm_type)
     if intent["customer_id"] and pm.get("customer") not in (None, intent["customer_id"]):
         raise InvalidRequest(
             f"The provided PaymentMethod {pm['id']} belongs to another customer.",
@@ -155,7 +149,7 @@ async def begin(
         "confirm",
         {
             "payment_method_id": pm["id"],
-            "payment_method_types": allowed or [pm_type],
+            "payment_method_types": intent["payment_method_types"] or [pm_type],
             "latest_charge": charge["id"],
             "last_payment_error": None,
             "next_action": None,
