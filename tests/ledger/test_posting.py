@@ -193,7 +193,14 @@ async def test_journal_is_append_only(db, book, sequential):
             await conn.execute("UPDATE ledger_transfers SET amount = 2 WHERE id = 'ao'")
         with pytest.raises(asyncpg.RestrictViolationError):
             await conn.execute("DELETE FROM ledger_transfers WHERE id = 'ao'")
-        # The schema refuses a transfer whose currency is not its accounts' (composite FK).
+        # The schema refuses a transfer whose currency is not its accounts' (checked once per
+        # statement), and an account's identity can never change under its transfers.
+        with pytest.raises(asyncpg.RestrictViolationError):
+            await conn.execute(
+                "UPDATE ledger_accounts SET currency = 'eur' WHERE id = $1", book["wallet"]
+            )
+        with pytest.raises(asyncpg.RestrictViolationError):
+            await conn.execute("DELETE FROM ledger_accounts WHERE id = $1", book["wallet"])
         with pytest.raises(asyncpg.ForeignKeyViolationError):
             await conn.execute(
                 """
