@@ -1,4 +1,5 @@
-"""Background jobs of the payments domain: finishing attempts whose outcome is unknown."""
+"""Background jobs of the payments domain: finishing attempts whose outcome is unknown, and
+captures, cancels and expiries a dead process left unfinished."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import procrastinate
 from kassa.core import clock
 from kassa.core.db import Record
 from kassa.payments import repository
-from kassa.payments.service import async_methods, attempts, expiry, psp_events, refunds
+from kassa.payments.service import (
+    async_methods,
+    attempts,
+    expiry,
+    operations,
+    psp_events,
+    refunds,
+)
 from kassa.payments.service.context import Payments
 
 blueprint = procrastinate.Blueprint()
@@ -30,9 +38,10 @@ async def resolve_charge(
 @blueprint.task(name="sweep_unresolved", pass_context=True, queueing_lock="sweep-unresolved")
 async def sweep_unresolved(context: procrastinate.JobContext, timestamp: int) -> int:
     """Find attempts left ``pending`` by a process that died between the saga's two
-    transactions (no job was deferred for them) and resolve them."""
+    transactions (no job was deferred for them) and resolve them; and captures, cancels and
+    expiries a dead process left unfinished (``recover_operations``)."""
     payments: Payments = context.additional_context["payments"]
-    return await recover_abandoned(payments)
+    return await recover_abandoned(payments) + await recover_operations(payments)
 
 
 # Longer than any authorisation can be in flight (timeouts, retries, cascades), so the sweep
@@ -67,6 +76,34 @@ async def resolve_attempt(payments: Payments, row: Record) -> str:
         return await attempts.resolve_charge(payments, m, lm, charge_id)
     except Exception:
         log.exception("charge %s: resolving it failed; the next sweep tries again", charge_id)
+        return "error"
+
+
+async def recover_operations(
+    payments: Payments, age: timedelta = operations.STALE_AFTER, limit: int = 500
+) -> int:
+    """Finish or release the captures, cancels and expiries that started more than ``age``
+    ago and never recorded an outcome (the process died during the PSP call), each from what
+    its PSP holds (``operations.recover_operation``). Returns how many were looked at."""
+    async with payments.db.connection() as conn:
+        rows = await repository.busy_intents(conn, operations.RECOVERABLE, clock.now() - age, limit)
+    for row in rows:
+        await resolve_operation(payments, row, age)
+    return len(rows)
+
+
+async def resolve_operation(payments: Payments, row: Record, age: timedelta) -> str:
+    """Recover one intent's unfinished operation; a failure is logged and left for the next
+    sweep, so one bad intent does not stop the others being recovered."""
+    m, lm, intent_id = row["merchant_id"], row["livemode"], row["id"]
+    try:
+        return await operations.recover_operation(payments, m, lm, intent_id, age)
+    except Exception:
+        log.exception(
+            "intent %s: recovering its %s failed; the next sweep tries again",
+            intent_id,
+            row["operation"],
+        )
         return "error"
 
 

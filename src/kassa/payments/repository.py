@@ -171,6 +171,22 @@ async def stale_authorizations(conn: Connection, before: datetime, limit: int) -
     return rows
 
 
+async def busy_intents(
+    conn: Connection, operations: tuple[str, ...], started_before: datetime, limit: int
+) -> list[Record]:
+    """Intents still busy with one of ``operations`` that started before ``started_before``:
+    a process died between the operation's two transactions."""
+    rows: list[Record] = await conn.fetch(
+        "SELECT merchant_id, livemode, id, operation FROM payment_intents "
+        "WHERE operation IS NOT NULL AND operation = ANY($1::text[]) "
+        "AND operation_started_at < $2 ORDER BY operation_started_at LIMIT $3",
+        list(operations),
+        started_before,
+        limit,
+    )
+    return rows
+
+
 async def inbox_insert(
     conn: Connection,
     connector: str,

@@ -154,6 +154,7 @@ async def begin(
             "last_payment_error": None,
             "next_action": None,
             "operation": "confirm",
+            "operation_started_at": clock.now(),
             "return_url": back,
         },
     )

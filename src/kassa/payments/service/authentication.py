@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kassa.connectors.base import ConnectorError, OutcomeUnknown
+from kassa.core import clock
 from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.payments import repository
 from kassa.payments.schemas import intent_object
@@ -58,7 +59,7 @@ async def complete_authentication(
             S.PROCESSING,
             origin,
             "confirm",
-            {"operation": "authenticate", "next_action": None},
+            {"operation": "authenticate", "operation_started_at": clock.now(), "next_action": None},
         )
     try:
         try:

@@ -15,9 +15,8 @@ from kassa.connectors.base import (
 from kassa.core import clock, jobs
 from kassa.core.db import Connection
 from kassa.payments import repository
-from kassa.payments.schemas import intent_object
-from kassa.payments.service.context import Origin, Payments, emit
-from kassa.payments.service.transitions import move
+from kassa.payments.service import transitions
+from kassa.payments.service.context import Origin, Payments
 from kassa.payments.states import IntentStatus
 
 AUTHORIZATION_LIFETIME = timedelta(days=7)
@@ -109,7 +108,11 @@ async def expire_authorization(
         ):
             return False
         await repository.update(
-            conn, "payment_intents", merchant_id, intent_id, {"operation": "expire"}
+            conn,
+            "payment_intents",
+            merchant_id,
+            intent_id,
+            {"operation": "expire", "operation_started_at": clock.now()},
         )
         charge = await repository.get(
             conn, "charges", merchant_id, livemode, intent["latest_charge"]
@@ -134,23 +137,14 @@ async def expire_authorization(
         assert intent is not None
         if not voided:
             await repository.update(
-                conn, "payment_intents", merchant_id, intent_id, {"operation": None}
+                conn,
+                "payment_intents",
+                merchant_id,
+                intent_id,
+                {"operation": None, "operation_started_at": None},
             )
             return False
-        intent = await move(
-            conn,
-            intent,
-            IntentStatus.CANCELED,
-            origin,
-            "cancel",
-            {
-                "operation": None,
-                "amount_capturable": 0,
-                "canceled_at": clock.now(),
-                "cancellation_reason": "automatic",
-            },
-        )
-        await emit(conn, origin, "payment_intent.canceled", intent_object(intent))
+        await transitions.cancel(conn, origin, intent, "automatic", now=clock.now())
     return True
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from kassa.connectors.base import (
     ConnectorError,
-    MethodConnector,
     ModificationOutcome,
     ModificationRequest,
 )
@@ -30,16 +28,14 @@ from kassa.payments.schemas import (
     IntentCreate,
     IntentList,
     IntentUpdate,
-    charge_object,
     intent_object,
 )
 from kassa.payments.service import (
     async_methods,
     attempts,
     bank_debits,
-    expiry,
-    method_attempts,
-    money,
+    operations,
+    transitions,
 )
 from kassa.payments.service.context import Origin, Payments, emit
 from kassa.payments.service.transitions import move
@@ -331,7 +327,11 @@ async def _begin_operation(
             )
         if S(intent["status"]) is S.REQUIRES_CAPTURE:
             intent = await repository.update(
-                conn, "payment_intents", caller.merchant_id, intent_id, {"operation": operation}
+                conn,
+                "payment_intents",
+                caller.merchant_id,
+                intent_id,
+                {"operation": operation, "operation_started_at": clock.now()},
             )
     return intent, charge
 
@@ -339,7 +339,11 @@ async def _begin_operation(
 async def _release(p: Payments, caller: Caller, intent_id: str) -> None:
     async with p.db.transaction() as conn:
         await repository.update(
-            conn, "payment_intents", caller.merchant_id, intent_id, {"operation": None}
+            conn,
+            "payment_intents",
+            caller.merchant_id,
+            intent_id,
+            {"operation": None, "operation_started_at": None},
         )
         await idempotency.release(conn, caller.idempotency)
 
@@ -416,7 +420,7 @@ async def capture_intent(
             code="charge_not_capturable",
         )
     try:
-        settles_after = await _deferred_payout(p, charge)
+        settles_after = await operations.deferred_payout(p, charge)
     except ConnectorError as exc:
         # Captured at the provider, but when it pays out is unknown: a retry captures
         # again under the same reference (the provider answers the first) and asks again.
@@ -433,50 +437,23 @@ async def capture_intent(
             conn, "charges", caller.merchant_id, caller.livemode, charge["id"], for_update=True
         )
         assert charge is not None
-        txn, fee = await money.record_capture(
-            conn,
-            merchant_id=caller.merchant_id,
-            livemode=caller.livemode,
-            charge_id=charge["id"],
-            connector=charge["connector"],
-            amount=amount,
-            currency=charge["currency"],
-            now=now,
-            available=method_attempts.available_on(now, settles_after),
-        )
-        charge = await repository.update(
-            conn,
-            "charges",
-            caller.merchant_id,
-            charge["id"],
-            {"captured": True, "amount_captured": amount, "fee": fee, "balance_transaction": txn},
-        )
-        if not result.remainder_released and amount < charge["amount"]:
-            await expiry.schedule_release(conn, caller.merchant_id, caller.livemode, charge["id"])
-        changes: dict[str, Any] = {
-            "operation": None,
-            "amount_received": amount,
-            "amount_capturable": 0,
-        }
+        changes: dict[str, Any] = {}
         if "metadata" in params.model_fields_set:
             changes["metadata"] = merge_metadata(intent["metadata"], params.metadata, True)
-        intent = await move(conn, intent, S.SUCCEEDED, origin, "capture", changes)
-        await emit(conn, origin, "charge.captured", charge_object(charge))
-        await emit(conn, origin, "payment_intent.succeeded", intent_object(intent))
+        intent, charge = await operations.book_capture(
+            conn,
+            origin,
+            intent,
+            charge,
+            amount,
+            now=now,
+            settles_after=settles_after,
+            remainder_released=result.remainder_released,
+            intent_changes=changes,
+        )
         obj = intent_object(intent)
         await idempotency.store_response(conn, caller.idempotency, 200, obj)
     return await _respond(p, caller, obj, params.expand)
-
-
-async def _deferred_payout(p: Payments, charge: Record) -> timedelta | None:
-    """How long after a capture a redirect method's provider pays out (BNPL's deferred
-    settlement, read from the captured payment as the automatic capture does); None for a
-    card or a provider that pays out as usual."""
-    pm_type = (charge["payment_method_details"] or {}).get("type")
-    connector = p.connectors.get(charge["connector"])
-    if pm_type not in method_attempts.REDIRECT_TYPES or not isinstance(connector, MethodConnector):
-        return None
-    return (await connector.inquire(charge["id"])).settles_after
 
 
 async def cancel_intent(
@@ -510,21 +487,9 @@ async def cancel_intent(
     origin = origin_of(caller)
     async with p.db.transaction() as conn:
         intent = await _locked_intent(conn, caller, intent_id)
-        intent = await move(
-            conn,
-            intent,
-            S.CANCELED,
-            origin,
-            "cancel",
-            {
-                "operation": None,
-                "amount_capturable": 0,
-                "canceled_at": clock.now(),
-                "cancellation_reason": params.cancellation_reason,
-                "next_action": None,
-            },
+        intent = await transitions.cancel(
+            conn, origin, intent, params.cancellation_reason, now=clock.now()
         )
         obj = intent_object(intent)
-        await emit(conn, origin, "payment_intent.canceled", obj)
         await idempotency.store_response(conn, caller.idempotency, 200, obj)
     return await _respond(p, caller, obj, params.expand)

@@ -225,7 +225,11 @@ async def apply(
                 {"outcome": "processing", "psp_reference": result.psp_reference},
             )
             intent = await repository.update(
-                conn, "payment_intents", m, intent["id"], {"operation": None}
+                conn,
+                "payment_intents",
+                m,
+                intent["id"],
+                {"operation": None, "operation_started_at": None},
             )
             await emit(conn, origin, "charge.pending", charge_object(charge))
             await emit(conn, origin, "payment_intent.processing", intent_object(intent))

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from kassa.connectors.base import EventKind, MethodOutcome
-from kassa.core import jobs
+from kassa.core import clock, jobs
 from kassa.core.db import Connection, Record
 from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.payments import repository
@@ -59,7 +59,7 @@ async def complete_redirect(
             S.PROCESSING,
             origin,
             "confirm",
-            {"operation": "authenticate", "next_action": None},
+            {"operation": "authenticate", "operation_started_at": clock.now(), "next_action": None},
         )
     try:
         result = await attempts.call(p, origin, locked, "complete", params=params, request=request)
@@ -75,7 +75,7 @@ async def complete_redirect(
                     S.REQUIRES_ACTION,
                     origin,
                     "confirm",
-                    {"operation": None, "next_action": redirect},
+                    {"operation": None, "operation_started_at": None, "next_action": redirect},
                 )
                 if attempts.unknown(result):
                     await attempts.schedule(conn, origin, again, timedelta(minutes=1))

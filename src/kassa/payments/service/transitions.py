@@ -93,7 +93,7 @@ async def back_to_action(
         S.REQUIRES_ACTION,
         origin,
         "confirm",
-        {"operation": None, "next_action": next_action},
+        {"operation": None, "operation_started_at": None, "next_action": next_action},
     )
 
 
@@ -127,6 +127,7 @@ async def require_action(
         "confirm",
         {
             "operation": None,
+            "operation_started_at": None,
             "next_action": {
                 "type": "redirect_to_url",
                 "redirect_to_url": {"url": url, "return_url": intent["return_url"]},
@@ -157,7 +158,12 @@ async def fail(
         S.REQUIRES_PAYMENT_METHOD,
         origin,
         "confirm",
-        {"operation": None, "last_payment_error": error, "next_action": None},
+        {
+            "operation": None,
+            "operation_started_at": None,
+            "last_payment_error": error,
+            "next_action": None,
+        },
     )
     await emit(conn, origin, "charge.failed", charge_object(charge))
     await emit(conn, origin, "payment_intent.payment_failed", intent_object(intent))
@@ -191,6 +197,7 @@ async def authorize(
         "confirm",
         {
             "operation": None,
+            "operation_started_at": None,
             **(intent_changes or {}),
             "amount_capturable": intent["amount"],
             "authorized_at": now,
@@ -249,6 +256,7 @@ async def capture(
         "confirm",
         {
             "operation": None,
+            "operation_started_at": None,
             **(intent_changes or {}),
             "amount_received": charge["amount"],
             "amount_capturable": 0,
@@ -257,3 +265,33 @@ async def capture(
     await emit(conn, origin, "charge.succeeded", charge_object(charge))
     await emit(conn, origin, "payment_intent.succeeded", intent_object(intent))
     return intent, charge
+
+
+async def cancel(
+    conn: Connection,
+    origin: Origin,
+    intent: Record,
+    reason: str | None,
+    *,
+    now: datetime,
+) -> Record:
+    """The intent is canceled (its authorisation, if any, voided at the PSP first): nothing
+    was booked and nothing stays capturable. Shared by ``cancel_intent``, the seven-day expiry
+    and the recovery of a void a killed process left unrecorded."""
+    intent = await move(
+        conn,
+        intent,
+        S.CANCELED,
+        origin,
+        "cancel",
+        {
+            "operation": None,
+            "operation_started_at": None,
+            "amount_capturable": 0,
+            "canceled_at": now,
+            "cancellation_reason": reason,
+            "next_action": None,
+        },
+    )
+    await emit(conn, origin, "payment_intent.canceled", intent_object(intent))
+    return intent
