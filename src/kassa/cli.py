@@ -387,9 +387,10 @@ def up(
         api_proc = subprocess.Popen([*kassa, "api", "--port", str(api_port)], env=env)
         children.append(api_proc)
         children.append(subprocess.Popen([*kassa, "worker"], env=env))
-        _wait_healthy(api_url, api_proc)
+        # Everything a newcomer needs is printed before the API answers, so whoever sees it
+        # healthy already has the key.
         console.print(
-            "\n[bold green]Kassa is running[/bold green]\n"
+            "\n[bold green]Kassa[/bold green]\n"
             f"  API:             {api_url}\n"
             f"  OpenAPI:         {api_url}/openapi.json\n"
             "  Dashboard:       not built yet\n"
@@ -402,9 +403,13 @@ def up(
                 f"    {name:<11} {svc['base_url']}  {svc.get('title', '')}\n"
                 for name, svc in sandbox["services"].items()
             )
-            + "Press Ctrl-C to stop.\n",
+            + "Starting the API…",
             soft_wrap=True,
         )
+        sys.stdout.flush()
+        _wait_healthy(api_url, api_proc)
+        console.print("[bold green]Kassa is running.[/bold green] Press Ctrl-C to stop.\n")
+        sys.stdout.flush()
         while all(c.poll() is None for c in children):
             time.sleep(0.5)
         console.print("[red]a Kassa process exited; stopping[/red]")
