@@ -1,7 +1,8 @@
-"""What the bank, wallet and BNPL connectors share: JSON over HTTP with a per-provider
-authorization header and idempotency header, and ``t=<unix>,v1=<hex HMAC>`` signed JSON
-notifications, and the connector plumbing around them (``JsonConnector``). Each provider's
-folder maps its own requests, answers, error bodies and event types."""
+"""What the JSON-speaking connectors share: JSON over HTTP with a per-provider
+authorization header and idempotency header (``JsonApi``, Arvona's client too), and for the
+bank, wallet and BNPL ``t=<unix>,v1=<hex HMAC>`` signed JSON notifications and the connector
+plumbing around them (``JsonConnector``). Each provider's folder maps its own requests,
+answers, error bodies and event types."""
 
 from __future__ import annotations
 
@@ -33,13 +34,13 @@ from kassa.core import clock
 class ProviderError(Rejected):
     """A 4xx from the provider: it refused the request and applied nothing."""
 
-    def __init__(self, message: str, code: str | None, status: int, param: str | None) -> None:
+    def __init__(self, message: str, code: str | None, status: int, detail: str | None) -> None:
         super().__init__(message, code)
         self.status = status
-        self.param = param
+        self.detail = detail  # the provider's own words: its message, or the field it names
 
 
-# Reads (code, param) out of a provider's error body.
+# Reads (code, detail) out of a provider's error body.
 ErrorReader = Callable[[Any], tuple[str | None, str | None]]
 
 
@@ -113,8 +114,10 @@ class JsonApi:
                 raise OutcomeUnknown(f"{what}: unreadable answer (HTTP {status})") from exc
             raise ProviderError(f"{what}: HTTP {status}", None, status, None) from exc
         if status >= 400:
-            code, param = self._read_error(data)
-            raise ProviderError(f"{what}: HTTP {status} {code or ''}".strip(), code, status, param)
+            code, detail = self._read_error(data)
+            raise ProviderError(
+                f"{what}: HTTP {status} {code or ''} {detail or ''}".strip(), code, status, detail
+            )
         if not 200 <= status < 300:
             if mutating:
                 raise OutcomeUnknown(f"{what}: unexpected HTTP {status}")

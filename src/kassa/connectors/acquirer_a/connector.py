@@ -15,7 +15,7 @@ import httpx
 
 from kassa.connectors import http
 from kassa.connectors.acquirer_a import mapper, webhooks
-from kassa.connectors.acquirer_a.client import ArvonaClient, ArvonaError
+from kassa.connectors.acquirer_a.client import arvona_api
 from kassa.connectors.base import (
     AuthorizeRequest,
     AuthorizeResult,
@@ -26,6 +26,7 @@ from kassa.connectors.base import (
     WebhookBatch,
 )
 from kassa.connectors.configuration import ConnectorConfig
+from kassa.connectors.jsonapi import ProviderError
 from kassa.connectors.threeds import RESULT_PARAM
 
 
@@ -42,7 +43,7 @@ class ArvonaConnector:
         self._merchant = config.credential("merchant_account")
         self._owns_client = client is None
         self._http = client if client is not None else http.new_client(config.max_connections)
-        self._api = ArvonaClient(
+        self._api = arvona_api(
             config.base_url, config.credential("api_key"), self._http, config.name
         )
         t = config.timeouts
@@ -54,14 +55,14 @@ class ArvonaConnector:
         """Authorise (``capture=True``: and capture at once) under our reference."""
         body = mapper.authorize_body(request, self._merchant)
         try:
-            _, data = await self._api.post(
+            data = await self._api.post(
                 "/v1/payments",
                 body,
                 idempotency_key=request.reference,
                 timeouts=self._authorize_timeout,
             )
-        except ArvonaError as exc:
-            declined = mapper.card_error(exc.code, exc.psp_message)
+        except ProviderError as exc:
+            declined = mapper.card_error(exc.code, exc.detail)
             if declined is None:
                 raise
             return declined
@@ -77,7 +78,7 @@ class ArvonaConnector:
         token = return_params.get(RESULT_PARAM)
         if not token:
             raise Rejected(f"{self.name}: no {RESULT_PARAM} in the return parameters")
-        _, data = await self._api.post(
+        data = await self._api.post(
             "/v1/payments/details",
             mapper.details_body(psp_reference, token, self._merchant),
             idempotency_key=f"{request.reference}:details",
@@ -102,7 +103,7 @@ class ArvonaConnector:
     async def _modify(
         self, request: ModificationRequest, kind: str, *, with_amount: bool
     ) -> ModificationResult:
-        _, data = await self._api.post(
+        data = await self._api.post(
             f"/v1/payments/{quote(request.psp_reference, safe='')}/{kind}",
             mapper.modification_body(request, self._merchant, with_amount=with_amount),
             idempotency_key=request.reference,
