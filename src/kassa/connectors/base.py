@@ -215,6 +215,9 @@ class Connector(Protocol):
     """A PSP adapter."""
 
     name: str
+    # False when the PSP captures an authorisation whole and takes no amount: a partial
+    # capture would book less than it captured, so Kassa refuses one.
+    partial_capture: bool
 
     async def authorize(self, request: AuthorizeRequest) -> AuthorizeResult: ...
 

@@ -177,6 +177,7 @@ class JsonConnector:
 
     # The ``Rejected`` message for a card: "a bank takes no cards".
     refuses_cards = "it takes no cards"
+    partial_capture = True
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ class ArvonaConnector:
     """Arvona Checkout: JSON, ``X-API-Key``, ``Idempotency-Key`` = our reference."""
 
     kind = "acquirer_a"
+    partial_capture = True
 
     def __init__(self, config: ConnectorConfig, client: httpx.AsyncClient | None = None) -> None:
         """``client``: a shared pool to use (and not close); by default the connector opens

@@ -35,6 +35,7 @@ class BeltraneConnector:
     """Beltrane Gateway: NVP over one endpoint, ``X-VPS-REQUEST-ID`` = our reference."""
 
     kind = "acquirer_b"
+    partial_capture = True
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ class WalletConnector(JsonConnector):
     payment_method_types = frozenset({"paypal"})
     currencies = mapper.CURRENCIES
     refuses_cards = "a wallet takes no cards"
+    partial_capture = False  # Purslane captures an order whole
 
     def __init__(self, config: ConnectorConfig, client: httpx.AsyncClient | None = None) -> None:
         basic = f"{config.credential('client_id')}:{config.credential('client_secret')}"

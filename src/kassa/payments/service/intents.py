@@ -348,25 +348,6 @@ async def _release(p: Payments, caller: Caller, intent_id: str) -> None:
         await idempotency.release(conn, caller.idempotency)
 
 
-async def _refuse_partial_wallet_capture(
-    p: Payments, caller: Caller, row: Record, amount_to_capture: int
-) -> None:
-    """The wallet (``paypal``, Purslane) captures an order whole and takes no amount: a
-    partial capture would book less than the provider captured, so it is refused."""
-    if not row["latest_charge"]:
-        return
-    async with p.db.connection() as conn:
-        charge = await repository.get(
-            conn, "charges", caller.merchant_id, caller.livemode, row["latest_charge"]
-        )
-    if charge is not None and (charge["payment_method_details"] or {}).get("type") == "paypal":
-        raise InvalidRequest(
-            f"The amount to capture ({amount_to_capture}) must be the full amount "
-            f"({row['amount']}): paypal payments cannot be partially captured.",
-            param="amount_to_capture",
-        )
-
-
 async def capture_intent(
     p: Payments, caller: Caller, intent_id: str, params: IntentCapture
 ) -> dict[str, Any]:
@@ -391,15 +372,22 @@ async def capture_intent(
             code="amount_too_large",
             param="amount_to_capture",
         )
-    if row is not None and params.amount_to_capture and params.amount_to_capture < row["amount"]:
-        await _refuse_partial_wallet_capture(p, caller, row, params.amount_to_capture)
     intent, charge = await _begin_operation(
         p, caller, intent_id, "capture", frozenset({S.REQUIRES_CAPTURE})
     )
     assert charge is not None
     amount = params.amount_to_capture or intent["amount_capturable"]
+    connector = p.connectors.get(charge["connector"])
+    if amount < charge["amount"] and not connector.partial_capture:
+        await _release(p, caller, intent_id)
+        raise InvalidRequest(
+            f"The amount to capture ({amount}) must be the full amount ({charge['amount']}): "
+            f"{(charge['payment_method_details'] or {}).get('type', 'these')} payments cannot "
+            "be partially captured.",
+            param="amount_to_capture",
+        )
     try:
-        result = await p.connectors.get(charge["connector"]).capture(
+        result = await connector.capture(
             ModificationRequest(
                 reference=f"{charge['id']}-capture",
                 psp_reference=charge["psp_reference"],
