@@ -25,8 +25,6 @@ from kassa.connectors.base import (
 from kassa.core import clock
 from kassa.core.db import Connection, Record
 from kassa.core.errors import InvalidRequest, KassaError
-from kassa.ledger import service as ledger
-from kassa.ledger.model import Batch, Transfer, journal
 from kassa.payments import repository
 from kassa.payments.schemas import charge_object
 from kassa.payments.service import money
@@ -171,29 +169,16 @@ async def late_return(
         return charge
     m, lm = origin.merchant_id, origin.livemode
     amount = charge["amount_captured"]
-    clearing, pending, _fees = await money.accounts(
-        conn, m, lm, charge["connector"], charge["currency"]
-    )
     if amount > 0:
-        transfer = Transfer.single(
-            f"{charge['id']}:return", pending, clearing, amount, charge["currency"], "return"
-        )
-        results = await ledger.post_transfers_in(
-            conn, Batch(m, lm, journal(f"{charge['id']}:return", [transfer]))
-        )
-        ledger.raise_for_failures(results)
-        await money.balance_transaction(
+        await money.record_return(
             conn,
             merchant_id=m,
             livemode=lm,
-            amount=-amount,
-            fee=0,
+            charge_id=charge["id"],
+            connector=charge["connector"],
+            amount=amount,
             currency=charge["currency"],
-            type="payment_failure_refund",
-            category="charge_failure",
-            source_id=charge["id"],
             now=clock.now(),
-            description=f"PAYMENT FAILURE ({charge['id']})",
         )
     charge = await repository.update(
         conn,

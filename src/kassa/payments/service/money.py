@@ -155,6 +155,85 @@ async def record_refund(
     )
 
 
+async def record_refund_reversal(
+    conn: Connection,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    refund_id: str,
+    connector: str,
+    amount: int,
+    currency: str,
+    fee_back: int,
+    now: datetime,
+) -> str:
+    """Undo a booked refund the PSP refused: ``amount`` comes back from the PSP's clearing
+    to the merchant's pending balance, and a fee refunded with it (``fee_back``) goes back to
+    the platform, by reversing transfers. Returns the ``refund_failure`` balance transaction."""
+    clearing, pending, fees = await accounts(conn, merchant_id, livemode, connector, currency)
+    transfers = [
+        Transfer.single(
+            f"{refund_id}:refund_reversal", clearing, pending, amount, currency, "refund_reversal"
+        )
+    ]
+    if fee_back:
+        transfers.append(
+            Transfer.single(f"{refund_id}:fee_reversal", pending, fees, fee_back, currency, "fee")
+        )
+    results = await ledger.post_transfers_in(
+        conn, Batch(merchant_id, livemode, journal(f"{refund_id}:reversal", transfers))
+    )
+    ledger.raise_for_failures(results)
+    return await balance_transaction(
+        conn,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        amount=amount,
+        fee=fee_back,
+        currency=currency,
+        type="refund_failure",
+        category="refund_failure",
+        source_id=refund_id,
+        now=now,
+        description=f"REFUND FAILURE ({refund_id})",
+    )
+
+
+async def record_return(
+    conn: Connection,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    charge_id: str,
+    connector: str,
+    amount: int,
+    currency: str,
+    now: datetime,
+) -> str:
+    """Book money the payer's bank took back after settlement: ``amount`` leaves the
+    merchant's pending balance for the bank's clearing (the fee is kept). Returns the
+    ``payment_failure_refund`` balance transaction."""
+    clearing, pending, _fees = await accounts(conn, merchant_id, livemode, connector, currency)
+    transfer = Transfer.single(f"{charge_id}:return", pending, clearing, amount, currency, "return")
+    results = await ledger.post_transfers_in(
+        conn, Batch(merchant_id, livemode, journal(f"{charge_id}:return", [transfer]))
+    )
+    ledger.raise_for_failures(results)
+    return await balance_transaction(
+        conn,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        amount=-amount,
+        fee=0,
+        currency=currency,
+        type="payment_failure_refund",
+        category="charge_failure",
+        source_id=charge_id,
+        now=now,
+        description=f"PAYMENT FAILURE ({charge_id})",
+    )
+
+
 async def balance_transaction(
     conn: Connection,
     *,

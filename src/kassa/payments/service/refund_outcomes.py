@@ -7,8 +7,6 @@ from __future__ import annotations
 from kassa.connectors.base import ModificationOutcome
 from kassa.core import clock, jobs
 from kassa.core.db import Connection, Record
-from kassa.ledger import service as ledger
-from kassa.ledger.model import Batch, Transfer, journal
 from kassa.payments import repository
 from kassa.payments.schemas import charge_object, refund_object
 from kassa.payments.service import bank_debits, money
@@ -162,43 +160,17 @@ async def _refund_failed(
     m, lm = origin.merchant_id, origin.livemode
     charge = await repository.get(conn, "charges", m, lm, refund["charge_id"], for_update=True)
     assert charge is not None
-    clearing, pending, fees = await money.accounts(
-        conn, m, lm, charge["connector"], refund["currency"]
-    )
     txn = await repository.get(conn, "balance_transactions", m, lm, refund["balance_transaction"])
-    fee_back = -txn["fee"] if txn else 0
-    transfers = [
-        Transfer.single(
-            f"{refund['id']}:refund_reversal",
-            clearing,
-            pending,
-            refund["amount"],
-            refund["currency"],
-            "refund_reversal",
-        )
-    ]
-    if fee_back:
-        transfers.append(
-            Transfer.single(
-                f"{refund['id']}:fee_reversal", pending, fees, fee_back, refund["currency"], "fee"
-            )
-        )
-    results = await ledger.post_transfers_in(
-        conn, Batch(m, lm, journal(f"{refund['id']}:reversal", transfers))
-    )
-    ledger.raise_for_failures(results)
-    await money.balance_transaction(
+    await money.record_refund_reversal(
         conn,
         merchant_id=m,
         livemode=lm,
+        refund_id=refund["id"],
+        connector=charge["connector"],
         amount=refund["amount"],
-        fee=fee_back,
         currency=refund["currency"],
-        type="refund_failure",
-        category="refund_failure",
-        source_id=refund["id"],
+        fee_back=-txn["fee"] if txn else 0,
         now=clock.now(),
-        description=f"REFUND FAILURE ({refund['id']})",
     )
     refund = await repository.update(
         conn,
