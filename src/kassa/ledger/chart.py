@@ -13,9 +13,11 @@ from kassa.ledger.model import AccountSpec
 HOT_SHARDS = 8
 
 
-def merchant_pending(currency: str) -> AccountSpec:
-    """Captured funds not yet settled (Stripe's ``pending`` balance); may go negative."""
-    return AccountSpec("merchant", "pending", currency)
+def merchant_pending(currency: str, shards: int = HOT_SHARDS) -> AccountSpec:
+    """Captured funds not yet settled (Stripe's ``pending`` balance); may go negative. Every
+    capture of the merchant writes it (twice: the capture and the fee), so it is split: one
+    row would let a merchant's payments commit one at a time."""
+    return AccountSpec("merchant", "pending", currency, shards=shards)
 
 
 def merchant_available(currency: str) -> AccountSpec:
