@@ -4,6 +4,8 @@ Every query takes the connection it is given; services own the transactions."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +22,17 @@ _PENDING_WEBHOOKS = """
 """
 
 
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event to insert: what differs between the events of one change."""
+
+    id: str
+    type: str
+    created_at: datetime
+    object_id: str | None
+    data: dict[str, Any]
+
+
 # --- events and the outbox -------------------------------------------------------------------
 
 
@@ -27,39 +40,37 @@ async def insert(
     conn: Connection,
     *,
     merchant_id: str,
-    id: str,
     livemode: bool,
-    type: str,
     api_version: str,
-    created_at: datetime,
-    object_id: str | None,
-    data: dict[str, Any],
     request_id: str | None,
     idempotency_key: str | None,
+    events: Sequence[EventRow],
 ) -> None:
-    """The event and one outbox row per registered consumer, in one statement (one round
-    trip on the payment path)."""
+    """Events (in order) and one outbox row per event and registered consumer, in one
+    statement (one round trip on the payment path, however many events a change makes)."""
     await conn.execute(
         """
         WITH e AS (
             INSERT INTO events (merchant_id, id, livemode, type, api_version, created_at,
                                 object_id, data, request_id, idempotency_key)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            SELECT $1, u.id, $2, u.type, $3, u.created_at, u.object_id, u.data, $4, $5
+            FROM unnest($6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[])
+                 AS u(id, type, created_at, object_id, data)
             RETURNING merchant_id, id
         )
         INSERT INTO event_outbox (consumer, merchant_id, event_id)
         SELECT c.name, e.merchant_id, e.id FROM e CROSS JOIN event_consumers c
         """,
         merchant_id,
-        id,
         livemode,
-        type,
         api_version,
-        created_at,
-        object_id,
-        data,
         request_id,
         idempotency_key,
+        [e.id for e in events],
+        [e.type for e in events],
+        [e.created_at for e in events],
+        [e.object_id for e in events],
+        [e.data for e in events],
     )
 
 

@@ -57,30 +57,63 @@ async def update(
     return row
 
 
-async def insert_transition(
-    conn: Connection,
-    merchant_id: str,
-    intent_id: str,
-    old: str | None,
-    new: str,
-    source: str,
-    request_id: str | None,
-    at: datetime,
-) -> None:
-    await conn.execute(
-        """
+# The audit row of an intent's status change is written by the same statement as the change
+# (a data-modifying CTE): one round trip on the payment path, and never one without the other.
+_TRANSITION = """
+    t AS (
         INSERT INTO payment_intent_transitions
             (merchant_id, intent_id, old_status, new_status, source, request_id, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
-        """,
-        merchant_id,
-        intent_id,
-        old,
-        new,
+        SELECT i.merchant_id, i.id, {old}, i.status, ${source}, ${request}, ${at} FROM i
+    )
+    SELECT * FROM i
+"""
+
+
+async def insert_intent(
+    conn: Connection, values: dict[str, Any], source: str, request_id: str | None, at: datetime
+) -> Record:
+    """A new intent and its first audit row (from no status to its own)."""
+    n = len(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, n + 1))
+    transition = _TRANSITION.format(old="NULL::text", source=n + 1, request=n + 2, at=n + 3)
+    row: Record = await conn.fetchrow(
+        f"WITH i AS (INSERT INTO payment_intents ({', '.join(values)}) VALUES ({placeholders})"
+        f" RETURNING *), {transition}",
+        *values.values(),
         source,
         request_id,
         at,
     )
+    return row
+
+
+async def move_intent(
+    conn: Connection,
+    merchant_id: str,
+    intent_id: str,
+    old: str,
+    changes: dict[str, Any],
+    source: str,
+    request_id: str | None,
+    at: datetime,
+) -> Record:
+    """Update an intent (``changes`` include its new ``status``) and append the audit row
+    ``old`` → new status."""
+    n = len(changes) + 2
+    sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=3))
+    transition = _TRANSITION.format(old=f"${n + 1}", source=n + 2, request=n + 3, at=n + 4)
+    row: Record = await conn.fetchrow(
+        f"WITH i AS (UPDATE payment_intents SET {sets} WHERE merchant_id = $1 AND id = $2"
+        f" RETURNING *), {transition}",
+        merchant_id,
+        intent_id,
+        *changes.values(),
+        old,
+        source,
+        request_id,
+        at,
+    )
+    return row
 
 
 async def transitions(conn: Connection, merchant_id: str, intent_id: str) -> list[Record]:

@@ -10,6 +10,7 @@ everything else here serves the events and webhook endpoint routes, the worker a
 from kassa.events.service.outbox import (
     RETENTION,
     emit,
+    emit_many,
     list_events,
     prune,
     register_consumer,
@@ -20,6 +21,7 @@ from kassa.events.service.outbox import (
 __all__ = [
     "RETENTION",
     "emit",
+    "emit_many",
     "list_events",
     "prune",
     "register_consumer",

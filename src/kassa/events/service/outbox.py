@@ -3,6 +3,7 @@ if and only if the change committed; the webhook dispatcher and the relays read 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -34,24 +35,44 @@ async def emit(
 
     One statement: the event row and its outbox entries. Moves no money; it is the record that
     merchants' systems will be told about."""
-    event_id = new_id("evt")
-    data: dict[str, Any] = {"object": obj}
-    if previous_attributes:
-        data["previous_attributes"] = previous_attributes
-    await repository.insert(
+    [event_id] = await emit_many(
         conn,
         merchant_id=merchant_id,
-        id=event_id,
         livemode=livemode,
-        type=type,
-        api_version=API_VERSION,
-        created_at=clock.now(),
-        object_id=obj.get("id"),
-        data=data,
+        events=[(type, obj, previous_attributes)],
         request_id=request_id,
         idempotency_key=idempotency_key,
     )
     return event_id
+
+
+async def emit_many(
+    conn: Connection,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    events: Sequence[tuple[str, dict[str, Any], dict[str, Any] | None]],
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> list[str]:
+    """Record the events of one change, each ``(type, object snapshot, previous attributes)``,
+    in order and in one statement (see ``emit``); returns their ids."""
+    rows = []
+    for type, obj, previous_attributes in events:
+        data: dict[str, Any] = {"object": obj}
+        if previous_attributes:
+            data["previous_attributes"] = previous_attributes
+        rows.append(repository.EventRow(new_id("evt"), type, clock.now(), obj.get("id"), data))
+    await repository.insert(
+        conn,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        api_version=API_VERSION,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        events=rows,
+    )
+    return [row.id for row in rows]
 
 
 async def retrieve_event(db: Database, caller: Caller, event_id: str) -> dict[str, Any]:

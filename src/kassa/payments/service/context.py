@@ -66,3 +66,17 @@ async def emit(
         request_id=origin.request_id,
         idempotency_key=origin.idempotency_key,
     )
+
+
+async def emit_all(
+    conn: Connection, origin: Origin, changes: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Write the events of one change, each ``(type, object)``, in order and in one statement."""
+    await events.emit_many(
+        conn,
+        merchant_id=origin.merchant_id,
+        livemode=origin.livemode,
+        events=[(type, obj, None) for type, obj in changes],
+        request_id=origin.request_id,
+        idempotency_key=origin.idempotency_key,
+    )

@@ -113,9 +113,8 @@ async def create_intent(p: Payments, caller: Caller, params: IntentCreate) -> di
     status = S.REQUIRES_CONFIRMATION if pm_id else S.REQUIRES_PAYMENT_METHOD
     async with p.db.transaction() as conn:
         await idempotency.claim(conn, caller.idempotency)
-        intent = await repository.insert(
+        intent = await repository.insert_intent(
             conn,
-            "payment_intents",
             {
                 "merchant_id": caller.merchant_id,
                 "id": intent_id,
@@ -138,13 +137,6 @@ async def create_intent(p: Payments, caller: Caller, params: IntentCreate) -> di
                 "client_secret": f"{intent_id}_secret_{random_token(18)}",
                 "payment_method_types": params.payment_method_types,
             },
-        )
-        await repository.insert_transition(
-            conn,
-            caller.merchant_id,
-            intent_id,
-            None,
-            status.value,
             "api",
             caller.request_id,
             clock.now(),

@@ -26,7 +26,7 @@ from kassa.payments import repository
 from kassa.payments.errors import CardError
 from kassa.payments.schemas import charge_object, intent_object
 from kassa.payments.service import bank_debits, transitions
-from kassa.payments.service.context import Origin, Payments, emit
+from kassa.payments.service.context import Origin, Payments, emit_all
 from kassa.payments.service.transitions import move
 from kassa.payments.states import IntentStatus
 from kassa.vault import service as vault
@@ -231,8 +231,14 @@ async def apply(
                 intent["id"],
                 {"operation": None, "operation_started_at": None},
             )
-            await emit(conn, origin, "charge.pending", charge_object(charge))
-            await emit(conn, origin, "payment_intent.processing", intent_object(intent))
+            await emit_all(
+                conn,
+                origin,
+                [
+                    ("charge.pending", charge_object(charge)),
+                    ("payment_intent.processing", intent_object(intent)),
+                ],
+            )
             await schedule(conn, origin, charge, bank_debits.INQUIRY_EVERY)
         return intent, charge
     if o is MethodOutcome.REQUIRES_ACTION:

@@ -19,7 +19,7 @@ from kassa.core.db import Connection, Record
 from kassa.payments import repository
 from kassa.payments.schemas import charge_object, intent_object
 from kassa.payments.service import expiry, method_attempts, money, transitions
-from kassa.payments.service.context import Origin, Payments, emit
+from kassa.payments.service.context import Origin, Payments, emit_all
 from kassa.payments.states import IntentStatus
 
 S = IntentStatus
@@ -95,8 +95,14 @@ async def book_capture(
             **(intent_changes or {}),
         },
     )
-    await emit(conn, origin, "charge.captured", charge_object(charge))
-    await emit(conn, origin, "payment_intent.succeeded", intent_object(intent))
+    await emit_all(
+        conn,
+        origin,
+        [
+            ("charge.captured", charge_object(charge)),
+            ("payment_intent.succeeded", intent_object(intent)),
+        ],
+    )
     return intent, charge
 
 

@@ -10,7 +10,7 @@ from kassa.core.db import Connection, Record
 from kassa.payments import repository
 from kassa.payments.schemas import charge_object, refund_object
 from kassa.payments.service import bank_debits, money
-from kassa.payments.service.context import Origin, emit
+from kassa.payments.service.context import Origin, emit, emit_all
 
 INQUIRY_JOB = "payments:inquire_bank_refund"
 
@@ -94,8 +94,14 @@ async def settle_refund(
                 "amount_refunded": charge["amount_refunded"] + refund["amount"],
             },
         )
-        await emit(conn, origin, "refund.created", refund_object(refund))
-        await emit(conn, origin, "charge.refunded", charge_object(charge))
+        await emit_all(
+            conn,
+            origin,
+            [
+                ("refund.created", refund_object(refund)),
+                ("charge.refunded", charge_object(charge)),
+            ],
+        )
         if status == "pending" and bank_debits.is_debit(charge):
             # The fallback to the bank's notification of the credit's arrival or return.
             await schedule_inquiry(conn, m, lm, refund_id, 0)
@@ -186,6 +192,12 @@ async def _refund_failed(
         charge["id"],
         {"amount_refunded": charge["amount_refunded"] - refund["amount"]},
     )
-    await emit(conn, origin, "charge.refund.updated", refund_object(refund))
-    await emit(conn, origin, "charge.refunded", charge_object(charge))
+    await emit_all(
+        conn,
+        origin,
+        [
+            ("charge.refund.updated", refund_object(refund)),
+            ("charge.refunded", charge_object(charge)),
+        ],
+    )
     return "refund failed: reversed"

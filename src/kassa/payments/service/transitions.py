@@ -13,7 +13,7 @@ from kassa.payments import repository
 from kassa.payments.errors import CardError
 from kassa.payments.schemas import charge_object, intent_object
 from kassa.payments.service import money
-from kassa.payments.service.context import Origin, emit
+from kassa.payments.service.context import Origin, emit, emit_all
 from kassa.payments.states import IntentStatus, transition
 
 S = IntentStatus
@@ -30,19 +30,12 @@ async def move(
     """Move ``intent`` to ``new`` (refused unless the state machine allows it), applying
     ``changes`` in the same UPDATE and appending the audit row."""
     status = transition(intent["id"], intent["status"], new, action)
-    row = await repository.update(
-        conn,
-        "payment_intents",
-        origin.merchant_id,
-        intent["id"],
-        {**(changes or {}), "status": status.value},
-    )
-    await repository.insert_transition(
+    row = await repository.move_intent(
         conn,
         origin.merchant_id,
         intent["id"],
         intent["status"],
-        status.value,
+        {**(changes or {}), "status": status.value},
         origin.source,
         origin.request_id,
         clock.now(),
@@ -165,8 +158,14 @@ async def fail(
             "next_action": None,
         },
     )
-    await emit(conn, origin, "charge.failed", charge_object(charge))
-    await emit(conn, origin, "payment_intent.payment_failed", intent_object(intent))
+    await emit_all(
+        conn,
+        origin,
+        [
+            ("charge.failed", charge_object(charge)),
+            ("payment_intent.payment_failed", intent_object(intent)),
+        ],
+    )
     return intent, charge
 
 
@@ -203,8 +202,14 @@ async def authorize(
             "authorized_at": now,
         },
     )
-    await emit(conn, origin, "charge.succeeded", charge_object(charge))
-    await emit(conn, origin, "payment_intent.amount_capturable_updated", intent_object(intent))
+    await emit_all(
+        conn,
+        origin,
+        [
+            ("charge.succeeded", charge_object(charge)),
+            ("payment_intent.amount_capturable_updated", intent_object(intent)),
+        ],
+    )
     return intent, charge
 
 
@@ -262,8 +267,14 @@ async def capture(
             "amount_capturable": 0,
         },
     )
-    await emit(conn, origin, "charge.succeeded", charge_object(charge))
-    await emit(conn, origin, "payment_intent.succeeded", intent_object(intent))
+    await emit_all(
+        conn,
+        origin,
+        [
+            ("charge.succeeded", charge_object(charge)),
+            ("payment_intent.succeeded", intent_object(intent)),
+        ],
+    )
     return intent, charge
 
 
