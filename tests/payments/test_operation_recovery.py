@@ -154,7 +154,9 @@ async def test_a_capture_the_psp_applied_is_booked_by_the_sweep(
         server,
         acquirer,
         {"script": ["timeout"], "hang_s": 5},
-        lambda: client.v1.payment_intents.capture(pi.id, {"amount_to_capture": 3000}),
+        lambda: client.v1.payment_intents.capture(
+            pi.id, {"amount_to_capture": 3000}, {"idempotency_key": f"capture-{pi.id}"}
+        ),
     )
     acquirer.faults({})
     busy = await _intent(db, m, pi.id)
@@ -210,6 +212,14 @@ async def test_a_capture_the_psp_applied_is_booked_by_the_sweep(
     finally:
         await registry.close()
     assert again == "nothing to recover"
+    # The client's retry of the killed request replays what the sweep booked (not 409).
+    replayed = _client(start(), merchant).v1.payment_intents.capture(
+        pi.id, {"amount_to_capture": 3000}, {"idempotency_key": f"capture-{pi.id}"}
+    )
+    assert (replayed.status, replayed.amount_received) == ("succeeded", 3000)
+    record = acquirer.record(pi.latest_charge)
+    assert record["captured"] == 3000
+    assert [x["kind"] for x in record["modifications"] if x["status"] == "succeeded"] == ["capture"]
 
 
 async def test_a_capture_the_psp_never_applied_is_released_and_retried_once(
@@ -220,20 +230,25 @@ async def test_a_capture_the_psp_never_applied_is_released_and_retried_once(
     m = merchant.merchant["id"]
     client = _client(server, merchant)
     pi = _authorized(client, 2500)
+    key = f"capture-{pi.id}"
     # Beltrane drops the capture's connection after 1.5 s without applying it.
     await _killed_during(
         server,
         acquirer,
         {"script": ["reset"], "latency": {"ms": 1500}},
-        lambda: client.v1.payment_intents.capture(pi.id),
+        lambda: client.v1.payment_intents.capture(pi.id, options={"idempotency_key": key}),
     )
     acquirer.faults({})
     assert (await _intent(db, m, pi.id))["operation"] == "capture"
-    # Busy: every capture or cancel is refused until the sweep has run.
+    # Busy: every capture or cancel is refused until the sweep has run; the killed request's
+    # key is still in flight.
     retry = _client(start(), merchant)
     with pytest.raises(stripe.InvalidRequestError) as refused:
         retry.v1.payment_intents.capture(pi.id)
     assert refused.value.code == "payment_intent_unexpected_state"
+    with pytest.raises(stripe.StripeError) as in_flight:
+        retry.v1.payment_intents.capture(pi.id, options={"idempotency_key": key})
+    assert in_flight.value.http_status == 409
 
     await _recover(db, acquirer_b_only[1], m, pi.id)
 
@@ -245,7 +260,8 @@ async def test_a_capture_the_psp_never_applied_is_released_and_retried_once(
     )
     assert acquirer.record(pi.latest_charge)["captured"] == 0
 
-    captured = retry.v1.payment_intents.capture(pi.id)
+    # Released with the operation: the retry with the same key runs, and captures once.
+    captured = retry.v1.payment_intents.capture(pi.id, options={"idempotency_key": key})
     assert (captured.status, captured.amount_received) == ("succeeded", 2500)
     record = acquirer.record(pi.latest_charge)
     assert record["captured"] == 2500
@@ -264,12 +280,13 @@ async def test_a_cancel_the_psp_voided_is_canceled_by_the_sweep(
     m = merchant.merchant["id"]
     client = _client(server, merchant)
     pi = _authorized(client, 1800)
+    key = f"cancel-{pi.id}"
     # Beltrane voids at once and answers only after 5 s.
     await _killed_during(
         server,
         acquirer,
         {"script": ["timeout"], "hang_s": 5},
-        lambda: client.v1.payment_intents.cancel(pi.id),
+        lambda: client.v1.payment_intents.cancel(pi.id, options={"idempotency_key": key}),
     )
     acquirer.faults({})
     assert (await _intent(db, m, pi.id))["operation"] == "cancel"
@@ -292,3 +309,7 @@ async def test_a_cancel_the_psp_voided_is_canceled_by_the_sweep(
     assert booked == 0
     assert acquirer.record(pi.latest_charge)["captured"] == 0
     assert (await ledger.verify(db, m)).ok
+    replayed = _client(start(), merchant).v1.payment_intents.cancel(
+        pi.id, options={"idempotency_key": key}
+    )
+    assert (replayed.status, replayed.id) == ("canceled", pi.id)

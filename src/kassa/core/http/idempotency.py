@@ -38,6 +38,14 @@ class IdempotencyKey:
     ttl: timedelta
 
 
+def of_request(merchant_id: str, livemode: bool, key: str | None) -> IdempotencyKey | None:
+    """The key of a request a job finishes (its process died): enough to store its response
+    or release its claim (``claimed_by`` tells which claim), never to claim it again."""
+    if not key:
+        return None
+    return IdempotencyKey(merchant_id, livemode, key, b"", "", timedelta(0))
+
+
 class Replay(Exception):
     """The key was already used for this request: answer with the stored response."""
 
@@ -150,16 +158,22 @@ async def store_response(
     )
 
 
-async def release(conn: Connection, idem: IdempotencyKey | None) -> None:
-    """Forget a claim whose request was rejected before it changed anything."""
+async def release(
+    conn: Connection, idem: IdempotencyKey | None, *, claimed_by: datetime | None = None
+) -> None:
+    """Forget a claim whose request was rejected before it changed anything, so a retry runs.
+
+    ``claimed_by``: for a request a job gives up for, the time it began; a claim made after
+    it (the key expired and was used again) is another request's, and is left alone."""
     if idem is None:
         return
     await conn.execute(
         "DELETE FROM idempotency_keys WHERE merchant_id = $1 AND livemode = $2 AND key = $3 "
-        "AND status = 'in_flight'",
+        "AND status = 'in_flight' AND ($4::timestamptz IS NULL OR created_at <= $4)",
         idem.merchant_id,
         idem.livemode,
         idem.key,
+        claimed_by,
     )
 
 

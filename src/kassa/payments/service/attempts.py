@@ -590,16 +590,7 @@ async def _flag_late_success(
 
 async def _stored_key(origin: Origin, charge: Record) -> IdempotencyKey | None:
     """The idempotency record of the request that began this attempt (for a recovery job)."""
-    if not charge["idempotency_key"]:
-        return None
-    return IdempotencyKey(
-        origin.merchant_id,
-        origin.livemode,
-        charge["idempotency_key"],
-        b"",
-        origin.request_id or "",
-        timedelta(hours=24),
-    )
+    return idempotency.of_request(origin.merchant_id, origin.livemode, charge["idempotency_key"])
 
 
 def _error_for(intent: Record, charge: Record) -> CardError | None:

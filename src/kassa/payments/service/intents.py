@@ -323,7 +323,14 @@ async def _begin_operation(
                 "payment_intents",
                 caller.merchant_id,
                 intent_id,
-                {"operation": operation, "operation_started_at": clock.now()},
+                {
+                    "operation": operation,
+                    "operation_started_at": clock.now(),
+                    # For the sweep that finishes the operation if this process dies.
+                    "operation_idempotency_key": (
+                        caller.idempotency.key if caller.idempotency else None
+                    ),
+                },
             )
     return intent, charge
 

@@ -16,6 +16,7 @@ from typing import Any
 from kassa.connectors.base import ConnectorError, MethodConnector, PaymentState
 from kassa.core import clock
 from kassa.core.db import Connection, Record
+from kassa.core.http import idempotency
 from kassa.payments import repository
 from kassa.payments.schemas import charge_object, intent_object
 from kassa.payments.service import expiry, method_attempts, money, transitions
@@ -167,6 +168,8 @@ async def recover_operation(
         ):
             return "finished meanwhile"
         authorized = intent["status"] == S.REQUIRES_CAPTURE
+        # The request that began the operation; its retries replay what is booked here.
+        key = idempotency.of_request(merchant_id, livemode, intent["operation_idempotency_key"])
         if status is not None and charge is not None and authorized:
             if operation == "capture" and status.amount_captured > 0:
                 captured = status.amount_captured
@@ -183,7 +186,7 @@ async def recover_operation(
                     conn, "charges", merchant_id, livemode, charge["id"], for_update=True
                 )
                 assert locked is not None
-                await book_capture(
+                booked, _ = await book_capture(
                     conn,
                     origin,
                     intent,
@@ -195,11 +198,17 @@ async def recover_operation(
                     # needs is refused harmlessly (``expiry.release_remainder``).
                     remainder_released=False,
                 )
+                await idempotency.store_response(
+                    conn, key, 200, intent_object(booked), claimed_by=started
+                )
                 log.warning("intent %s: a capture left unrecorded was booked", intent_id)
                 return "captured"
             if operation in ("cancel", "expire") and status.state is PaymentState.VOIDED:
                 reason = "automatic" if operation == "expire" else None
-                await transitions.cancel(conn, origin, intent, reason, now=now)
+                canceled = await transitions.cancel(conn, origin, intent, reason, now=now)
+                await idempotency.store_response(
+                    conn, key, 200, intent_object(canceled), claimed_by=started
+                )
                 log.warning("intent %s: a void left unrecorded was applied", intent_id)
                 return "canceled"
         await repository.update(
@@ -209,5 +218,7 @@ async def recover_operation(
             intent_id,
             {"operation": None, "operation_started_at": None},
         )
+        # Nothing happened: the client's retry with the same key runs again.
+        await idempotency.release(conn, key, claimed_by=started)
     log.warning("intent %s: %s left unfinished; released, nothing applied", intent_id, operation)
     return "released"
