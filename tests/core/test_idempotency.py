@@ -87,3 +87,33 @@ async def test_prune_removes_only_expired_keys(db):
             assert await idempotency.prune(conn, timedelta(hours=24)) >= 1
     finally:
         clock.reset()
+
+
+async def test_a_job_finishes_only_the_claim_of_the_request_it_recovers(db):
+    """A job storing (or releasing) the key of a request whose process died: a claim made
+    after that request began is another request's, and a response already stored stays."""
+    merchant_id = (await new_merchant(db)).merchant["id"]
+    key = str(uuid.uuid4())
+    dead = idempotency.of_request(merchant_id, False, key)
+    began = clock.now()
+    clock.advance(25 * 3600)
+    try:
+        # The key expired and was claimed again by a newer request, still running.
+        newer = _key(merchant_id, key, {"a": "2"})
+        async with db.transaction() as conn:
+            await idempotency.claim(conn, newer)
+            await idempotency.store_response(conn, dead, 200, {"id": "old"}, claimed_by=began)
+            await idempotency.release(conn, dead, claimed_by=began)
+        async with db.transaction() as conn:
+            with pytest.raises(IdempotencyKeyInUse):
+                await idempotency.claim(conn, newer)
+            await idempotency.store_response(conn, newer, 200, {"id": "new"})
+        # Completed: a late job leaves the stored response alone.
+        async with db.transaction() as conn:
+            await idempotency.store_response(conn, dead, 200, {"id": "old"}, claimed_by=clock.now())
+        async with db.transaction() as conn:
+            with pytest.raises(Replay) as replay:
+                await idempotency.claim(conn, newer)
+        assert replay.value.body == {"id": "new"}
+    finally:
+        clock.reset()

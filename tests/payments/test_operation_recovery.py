@@ -155,7 +155,9 @@ async def test_a_capture_the_psp_applied_is_booked_by_the_sweep(
         acquirer,
         {"script": ["timeout"], "hang_s": 5},
         lambda: client.v1.payment_intents.capture(
-            pi.id, {"amount_to_capture": 3000}, {"idempotency_key": f"capture-{pi.id}"}
+            pi.id,
+            {"amount_to_capture": 3000, "metadata": {"order": "42"}},
+            {"idempotency_key": f"capture-{pi.id}"},
         ),
     )
     acquirer.faults({})
@@ -213,10 +215,14 @@ async def test_a_capture_the_psp_applied_is_booked_by_the_sweep(
         await registry.close()
     assert again == "nothing to recover"
     # The client's retry of the killed request replays what the sweep booked (not 409).
+    # The sweep applied the whole request, metadata included.
     replayed = _client(start(), merchant).v1.payment_intents.capture(
-        pi.id, {"amount_to_capture": 3000}, {"idempotency_key": f"capture-{pi.id}"}
+        pi.id,
+        {"amount_to_capture": 3000, "metadata": {"order": "42"}},
+        {"idempotency_key": f"capture-{pi.id}"},
     )
     assert (replayed.status, replayed.amount_received) == ("succeeded", 3000)
+    assert replayed.metadata.to_dict() == {"order": "42"}
     record = acquirer.record(pi.latest_charge)
     assert record["captured"] == 3000
     assert [x["kind"] for x in record["modifications"] if x["status"] == "succeeded"] == ["capture"]
@@ -286,7 +292,9 @@ async def test_a_cancel_the_psp_voided_is_canceled_by_the_sweep(
         server,
         acquirer,
         {"script": ["timeout"], "hang_s": 5},
-        lambda: client.v1.payment_intents.cancel(pi.id, options={"idempotency_key": key}),
+        lambda: client.v1.payment_intents.cancel(
+            pi.id, {"cancellation_reason": "requested_by_customer"}, {"idempotency_key": key}
+        ),
     )
     acquirer.faults({})
     assert (await _intent(db, m, pi.id))["operation"] == "cancel"
@@ -310,6 +318,7 @@ async def test_a_cancel_the_psp_voided_is_canceled_by_the_sweep(
     assert acquirer.record(pi.latest_charge)["captured"] == 0
     assert (await ledger.verify(db, m)).ok
     replayed = _client(start(), merchant).v1.payment_intents.cancel(
-        pi.id, options={"idempotency_key": key}
+        pi.id, {"cancellation_reason": "requested_by_customer"}, {"idempotency_key": key}
     )
     assert (replayed.status, replayed.id) == ("canceled", pi.id)
+    assert replayed.cancellation_reason == "requested_by_customer"

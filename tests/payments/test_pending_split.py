@@ -56,6 +56,20 @@ async def test_the_split_keeps_balances_of_unsplit_pending_accounts(db: Database
             [Transfer.single("ch_old:capture", clearing, pending, 5000, "usd", "capture")],
         ),
     )
+    # Code that splits it runs before the migration has (a deploy): it posts to the stored
+    # split, one row.
+    async with db.transaction() as conn:
+        _txn, fee_before = await money.record_capture(
+            conn,
+            merchant_id=merchant_id,
+            livemode=False,
+            charge_id="ch_between",
+            connector="acquirer_a",
+            amount=1000,
+            currency="usd",
+            now=clock.now(),
+        )
+    assert (await ledger.balance(db, merchant_id, pending)).posted == 5000 + 1000 - fee_before
     async with db.transaction() as conn:
         await conn.execute(split.UPGRADE)
         rows = await conn.fetch(
@@ -76,6 +90,7 @@ async def test_the_split_keeps_balances_of_unsplit_pending_accounts(db: Database
             currency="usd",
             now=clock.now(),
         )
-    assert (await ledger.balance(db, merchant_id, pending)).posted == 5000 + 2000 - fee
+    balance = await ledger.balance(db, merchant_id, pending)
+    assert balance.posted == 5000 + 1000 - fee_before + 2000 - fee
     report = await ledger.verify(db, merchant_id)
     assert report.ok, report.problems

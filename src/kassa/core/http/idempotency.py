@@ -138,7 +138,7 @@ async def store_response(
 
     ``claimed_by``: for a response finished later by a job, the time the request began; a
     claim made after it (the key expired and was used again) is another request's, and is
-    left alone."""
+    left alone, and so is a response already stored."""
     if idem is None:
         return
     await conn.execute(
@@ -146,7 +146,7 @@ async def store_response(
         UPDATE idempotency_keys
         SET status = 'completed', response_status = $4, response_body = $5, completed_at = $6
         WHERE merchant_id = $1 AND livemode = $2 AND key = $3
-          AND ($7::timestamptz IS NULL OR created_at <= $7)
+          AND ($7::timestamptz IS NULL OR (created_at <= $7 AND status = 'in_flight'))
         """,
         idem.merchant_id,
         idem.livemode,

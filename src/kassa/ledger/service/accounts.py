@@ -53,7 +53,12 @@ async def open_accounts_in(
     conn: Connection, merchant_id: str, livemode: bool, specs: Sequence[AccountSpec]
 ) -> list[str]:
     """Open the accounts (no money moves); those that exist are kept as they are, and must
-    have the same flags and split. Returns their ids in order."""
+    have the same flags. Returns their ids in order.
+
+    An existing account keeps its split even if ``spec`` asks for another: only accounts
+    without limits are split, postings use the stored split and reads sum whatever rows
+    exist, so the chart can split an account further (``payments_0005``) without code and
+    schema having to change at the same instant."""
     for spec in specs:
         _check(spec)
     ids = [spec_id(merchant_id, livemode, s) for s in specs]
@@ -84,7 +89,7 @@ async def open_accounts_in(
         stored = {r["id"]: r for r in await repository.get_accounts(conn, merchant_id, ids)}
     for aid, s in zip(ids, specs, strict=True):
         row = stored[aid]
-        for field in ("shards", "debits_must_not_exceed_credits", "credits_must_not_exceed_debits"):
+        for field in ("debits_must_not_exceed_credits", "credits_must_not_exceed_debits"):
             if row[field] != getattr(s, field):
                 raise AccountConflict(aid, field)
     return ids

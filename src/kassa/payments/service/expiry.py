@@ -112,7 +112,7 @@ async def expire_authorization(
             "payment_intents",
             merchant_id,
             intent_id,
-            {"operation": "expire", "operation_started_at": clock.now()},
+            {"operation": "expire", "operation_started_at": clock.now(), "operation_request": None},
         )
         charge = await repository.get(
             conn, "charges", merchant_id, livemode, intent["latest_charge"]

@@ -304,9 +304,12 @@ async def _begin_operation(
     intent_id: str,
     operation: str,
     allowed: frozenset[IntentStatus],
+    request: dict[str, Any],
 ) -> tuple[Record, Record | None]:
     """First transaction of a capture or void: mark the intent busy so no other operation
-    starts, commit, and only then call the PSP."""
+    starts, commit, and only then call the PSP. ``request``: what the request asks for beyond
+    the operation (``metadata``, ``cancellation_reason``), which the sweep applies if this
+    process dies before the outcome is committed."""
     async with p.db.transaction() as conn:
         await idempotency.claim(conn, caller.idempotency)
         intent = await _locked_intent(conn, caller, intent_id)
@@ -327,9 +330,10 @@ async def _begin_operation(
                     "operation": operation,
                     "operation_started_at": clock.now(),
                     # For the sweep that finishes the operation if this process dies.
-                    "operation_idempotency_key": (
-                        caller.idempotency.key if caller.idempotency else None
-                    ),
+                    "operation_request": {
+                        **request,
+                        "idempotency_key": caller.idempotency.key if caller.idempotency else None,
+                    },
                 },
             )
     return intent, charge
@@ -342,7 +346,7 @@ async def _release(p: Payments, caller: Caller, intent_id: str) -> None:
             "payment_intents",
             caller.merchant_id,
             intent_id,
-            {"operation": None, "operation_started_at": None},
+            {"operation": None, "operation_started_at": None, "operation_request": None},
         )
         await idempotency.release(conn, caller.idempotency)
 
@@ -372,7 +376,12 @@ async def capture_intent(
             param="amount_to_capture",
         )
     intent, charge = await _begin_operation(
-        p, caller, intent_id, "capture", frozenset({S.REQUIRES_CAPTURE})
+        p,
+        caller,
+        intent_id,
+        "capture",
+        frozenset({S.REQUIRES_CAPTURE}),
+        {"metadata": params.metadata} if "metadata" in params.model_fields_set else {},
     )
     assert charge is not None
     amount = params.amount_to_capture or intent["amount_capturable"]
@@ -448,7 +457,14 @@ async def cancel_intent(
 ) -> dict[str, Any]:
     """Cancel an intent; an authorisation is voided at the PSP first (no money was booked)."""
     expansion.validate(OBJECT, params.expand)
-    intent, charge = await _begin_operation(p, caller, intent_id, "cancel", CANCELABLE)
+    intent, charge = await _begin_operation(
+        p,
+        caller,
+        intent_id,
+        "cancel",
+        CANCELABLE,
+        {"cancellation_reason": params.cancellation_reason},
+    )
     if S(intent["status"]) is S.REQUIRES_CAPTURE and charge is not None:
         try:
             result = await p.connectors.get(charge["connector"]).void(

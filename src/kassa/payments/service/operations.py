@@ -17,6 +17,7 @@ from kassa.connectors.base import ConnectorError, MethodConnector, PaymentState
 from kassa.core import clock
 from kassa.core.db import Connection, Record
 from kassa.core.http import idempotency
+from kassa.core.http.params import merge_metadata
 from kassa.payments import repository
 from kassa.payments.schemas import charge_object, intent_object
 from kassa.payments.service import expiry, method_attempts, money, transitions
@@ -168,8 +169,10 @@ async def recover_operation(
         ):
             return "finished meanwhile"
         authorized = intent["status"] == S.REQUIRES_CAPTURE
-        # The request that began the operation; its retries replay what is booked here.
-        key = idempotency.of_request(merchant_id, livemode, intent["operation_idempotency_key"])
+        # What the request that began a capture or cancel asked for; its retries replay what
+        # is booked here. (An expiry is the job's own: no request.)
+        request = (intent["operation_request"] or {}) if operation in ("capture", "cancel") else {}
+        key = idempotency.of_request(merchant_id, livemode, request.get("idempotency_key"))
         if status is not None and charge is not None and authorized:
             if operation == "capture" and status.amount_captured > 0:
                 captured = status.amount_captured
@@ -197,6 +200,11 @@ async def recover_operation(
                     # Not known without the capture's answer: a release the PSP no longer
                     # needs is refused harmlessly (``expiry.release_remainder``).
                     remainder_released=False,
+                    intent_changes=(
+                        {"metadata": merge_metadata(intent["metadata"], request["metadata"], True)}
+                        if "metadata" in request
+                        else None
+                    ),
                 )
                 await idempotency.store_response(
                     conn, key, 200, intent_object(booked), claimed_by=started
@@ -204,7 +212,9 @@ async def recover_operation(
                 log.warning("intent %s: a capture left unrecorded was booked", intent_id)
                 return "captured"
             if operation in ("cancel", "expire") and status.state is PaymentState.VOIDED:
-                reason = "automatic" if operation == "expire" else None
+                reason = (
+                    "automatic" if operation == "expire" else request.get("cancellation_reason")
+                )
                 canceled = await transitions.cancel(conn, origin, intent, reason, now=now)
                 await idempotency.store_response(
                     conn, key, 200, intent_object(canceled), claimed_by=started
@@ -216,7 +226,7 @@ async def recover_operation(
             "payment_intents",
             merchant_id,
             intent_id,
-            {"operation": None, "operation_started_at": None},
+            {"operation": None, "operation_started_at": None, "operation_request": None},
         )
         # Nothing happened: the client's retry with the same key runs again.
         await idempotency.release(conn, key, claimed_by=started)
