@@ -76,7 +76,7 @@ FAST = _swap(
     x_dpos integer[]; x_ddp bigint[]; x_dcp bigint[]; x_ddpend bigint[]; x_dcpend bigint[];
     x_cpos integer[]; x_cdp bigint[]; x_ccp bigint[]; x_cdpend bigint[]; x_ccpend bigint[];
     s_id text[]; s_shard smallint[]; s_dp bigint[]; s_cp bigint[]; s_dpend bigint[];
-    s_cpend bigint[]; s_xd numeric[]; s_xc numeric[];
+    s_cpend bigint[]; s_xd numeric[]; s_xc numeric[]; s_md numeric[]; s_mc numeric[];
     v_pos bigint[];
     j_id text[]; j_count bigint[]; j_k bigint[];
     v_track boolean;
@@ -96,7 +96,9 @@ FAST = _swap(
     -- Per transfer: both sides' cumulative deltas and the positions of its sub-accounts in
     -- the list of touched ones. Per touched sub-account: its total deltas and, for a limit,
     -- the largest excess of debits (posted and pending) over credits, or the reverse, after
-    -- any of its legs: the limit holds after every leg if the locked counters absorb it.
+    -- any of its legs: the limit holds after every leg if the locked counters absorb it;
+    -- and the largest debits (posted and pending) and credits it reaches, which must fit a
+    -- bigint with the locked counters added (``overflows_debits``/``_credits``).
     -- Also each batch position's place among the new transfers (its timestamp's offset), the
     -- journal entries, and whether the expiry list changes.
     WITH t AS (
@@ -125,7 +127,7 @@ FAST = _swap(
     SELECT x.*, s.*,
         (SELECT bool_or(t.flags & 2 <> 0 AND t.timeout > 0 OR t.flags & 12 <> 0) FROM t)
     INTO x_dpos, x_ddp, x_dcp, x_ddpend, x_dcpend, x_cpos, x_cdp, x_ccp, x_cdpend, x_ccpend,
-         s_id, s_shard, s_dp, s_cp, s_dpend, s_cpend, s_xd, s_xc, v_track
+         s_id, s_shard, s_dp, s_cp, s_dpend, s_cpend, s_xd, s_xc, s_md, s_mc, v_track
     FROM (
         SELECT array_agg(r.pos) FILTER (WHERE r.is_dr),
                array_agg(r.dp::bigint) FILTER (WHERE r.is_dr),
@@ -141,14 +143,16 @@ FAST = _swap(
     ) x
     CROSS JOIN (
         SELECT array_agg(g.acc), array_agg(g.shard), array_agg(g.dp), array_agg(g.cp),
-               array_agg(g.dpend), array_agg(g.cpend), array_agg(g.xd), array_agg(g.xc)
+               array_agg(g.dpend), array_agg(g.cpend), array_agg(g.xd), array_agg(g.xc),
+               array_agg(g.md), array_agg(g.mc)
         FROM (
             SELECT r.acc, r.shard,
                 sum(CASE WHEN r.is_dr THEN r.d_posted ELSE 0 END)::bigint AS dp,
                 sum(CASE WHEN r.is_dr THEN 0 ELSE r.d_posted END)::bigint AS cp,
                 sum(CASE WHEN r.is_dr THEN r.d_pending ELSE 0 END)::bigint AS dpend,
                 sum(CASE WHEN r.is_dr THEN 0 ELSE r.d_pending END)::bigint AS cpend,
-                max(r.dp + r.dpend - r.cp) AS xd, max(r.cp + r.cpend - r.dp) AS xc
+                max(r.dp + r.dpend - r.cp) AS xd, max(r.cp + r.cpend - r.dp) AS xc,
+                max(r.dp + r.dpend) AS md, max(r.cp + r.cpend) AS mc
             FROM run r
             GROUP BY r.pos, r.acc, r.shard
             ORDER BY r.pos
@@ -249,23 +253,26 @@ FAST = _swap(
     -- counters after the batch. The running counters are these plus the deltas above.
     SELECT count(*),
            bool_or((a.dlim AND a.dp0::numeric + a.dpend0 - a.cp0 + a.xd > 0)
-                   OR (a.clim AND a.cp0::numeric + a.cpend0 - a.dp0 + a.xc > 0)),
+                   OR (a.clim AND a.cp0::numeric + a.cpend0 - a.dp0 + a.xc > 0)
+                   OR a.dp0::numeric + a.dpend0 + a.md > 9223372036854775807
+                   OR a.cp0::numeric + a.cpend0 + a.mc > 9223372036854775807),
            array_agg(a.dp0), array_agg(a.cp0), array_agg(a.dpend0), array_agg(a.cpend0),
            array_agg(a.tid), array_agg(a.dp0 + a.dp), array_agg(a.cp0 + a.cp),
            array_agg(a.dpend0 + a.dpend), array_agg(a.cpend0 + a.cpend)
     INTO v_found, v_bad, b_dp, b_cp, b_dpend, b_cpend, f_tid, f_dp, f_cp, f_dpend, f_cpend
     FROM (
-        SELECT s.dp, s.cp, s.dpend, s.cpend, s.xd, s.xc, a.dp0, a.cp0, a.dpend0, a.cpend0,
+        SELECT s.dp, s.cp, s.dpend, s.cpend, s.xd, s.xc, s.md, s.mc, a.dp0, a.cp0, a.dpend0,
+               a.cpend0,
                a.dlim, a.clim, a.tid
-        FROM unnest(s_id, s_shard, s_dp, s_cp, s_dpend, s_cpend, s_xd, s_xc)
-             WITH ORDINALITY AS s(id, shard, dp, cp, dpend, cpend, xd, xc, pos)
+        FROM unnest(s_id, s_shard, s_dp, s_cp, s_dpend, s_cpend, s_xd, s_xc, s_md, s_mc)
+             WITH ORDINALITY AS s(id, shard, dp, cp, dpend, cpend, xd, xc, md, mc, pos)
         JOIN unnest(l_id, l_shard, l_dp, l_cp, l_dpend, l_cpend, l_dlim, l_clim, l_tid)
              AS a(id, shard, dp0, cp0, dpend0, cpend0, dlim, clim, tid)
             ON a.id = s.id AND a.shard = s.shard
         ORDER BY s.pos
     ) a;
     IF v_found <> cardinality(s_id) OR v_bad IS NOT FALSE THEN
-        RETURN;  -- a limit would be broken: the sequential path says by which transfer
+        RETURN;  -- a limit or a bigint would break: the sequential path says which transfer
     END IF;
 
     -- Each transfer with both sides' counters right after it, in batch order.

@@ -15,7 +15,7 @@ import pytest
 
 from kassa.core.db import Connection, Database
 from kassa.ledger import service as ledger
-from kassa.ledger.model import Transfer, journal
+from kassa.ledger.model import Batch, Transfer, journal
 from kassa.ledger.service.posting import now_us
 from tests.ledger.conftest import Book, make_book
 
@@ -273,3 +273,28 @@ async def test_the_account_check_names_a_transfer_with_a_bad_account(
             assert await conn.execute(copies, book.merchant_id, 0) == "INSERT 0 5"
         finally:
             await tr.rollback()
+
+
+async def test_counters_that_would_not_fit_a_bigint_are_left_to_the_sequential_path(
+    db: Database, function: str
+) -> None:
+    """Posted plus pending debits (or credits) past the bigint range: the sequential path
+    answers ``overflows_debits``; the fast path must decline rather than store it."""
+    book = await make_book(db)
+    huge = 9_223_372_036_854_775_800
+    transfers = [
+        Transfer.single("big", book["bank"], book["fees"], huge, "usd", "x"),
+        Transfer.pending("over", book["bank"], book["fees"], 100, "usd", "x"),
+    ]
+    async with db.connection() as conn:
+        done, _, _ = await fast(conn, function, book, transfers)
+        assert done is False
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM ledger_transfers WHERE merchant_id = $1", book.merchant_id
+            )
+            == 0
+        )
+    results = await ledger.post_transfers(db, Batch(book.merchant_id, False, transfers))
+    assert [r.result.value for r in results] == ["ok", "overflows_debits"]
+    assert (await ledger.verify(db, book.merchant_id)).ok
