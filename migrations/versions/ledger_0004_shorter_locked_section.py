@@ -331,6 +331,22 @@ FAST = _swap(
 """,
 )
 
+# The counters are written back by tuple id (ledger_0003), which cannot miss a row while the
+# rows are locked; a miss would leave transfers stored and a balance not moved, so it is an
+# error rather than a silent no-op.
+FAST = _swap(
+    FAST,
+    """    WHERE a.ctid = u.tid;
+""",
+    """    WHERE a.ctid = u.tid;
+    GET DIAGNOSTICS v_found = ROW_COUNT;
+    IF v_found <> cardinality(f_tid) THEN
+        RAISE EXCEPTION 'ledger: % of % account rows written back for merchant %', v_found,
+            cardinality(f_tid), p_merchant USING ERRCODE = 'internal_error';
+    END IF;
+""",
+)
+
 # Both copies keep their settings (ledger_0003's): the statements added here read arrays only,
 # besides the INSERT and the UPDATE by tuple id.
 FAST_PLANNED = FAST.replace("{name}", "ledger_post_fast").replace("{settings}", "")
