@@ -16,7 +16,7 @@ import pytest
 from kassa.core.db import Connection, Database
 from kassa.ledger import service as ledger
 from kassa.ledger.model import Batch, Transfer, journal
-from kassa.ledger.service.posting import now_us
+from kassa.ledger.service.posting import _columns, now_us
 from tests.ledger.conftest import Book, make_book
 
 pytestmark = pytest.mark.parametrize(
@@ -30,19 +30,8 @@ ARGS = (
 
 
 def columns(transfers: list[Transfer]) -> list[list[Any]]:
-    return [
-        [t.id for t in transfers],
-        [t.debit_account_id for t in transfers],
-        [t.credit_account_id for t in transfers],
-        [t.amount for t in transfers],
-        [t.currency for t in transfers],
-        [t.flags for t in transfers],
-        [t.pending_id for t in transfers],
-        [t.timeout for t in transfers],
-        [t.code for t in transfers],
-        [t.journal_id for t in transfers],
-        [t.metadata for t in transfers],
-    ]
+    """The batch as the fast functions take it, exactly as ``post_transfers`` sends it."""
+    return list(_columns(transfers))
 
 
 async def fast(
