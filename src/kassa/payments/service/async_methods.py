@@ -32,7 +32,7 @@ from kassa.core.http.context import Caller
 from kassa.core.ids import new_id
 from kassa.payments import repository
 from kassa.payments.service import attempts as card_attempts
-from kassa.payments.service import bank_debits, redirects
+from kassa.payments.service import bank_debits, redirects, transitions
 from kassa.payments.service import method_attempts as attempts
 from kassa.payments.service.context import Origin, Payments
 from kassa.payments.service.transitions import move
@@ -196,8 +196,8 @@ async def resolve(p: Payments, merchant_id: str, livemode: bool, charge_id: str)
     step = "inquire" if charge["outcome"] == "processing" else "start"
     result = await attempts.call(p, origin, charge, step)
     async with p.db.transaction() as conn:
-        locked = await attempts.locked_charge(conn, origin, charge_id)
-        intent = await attempts.intent_of(conn, origin, locked)
+        locked = await transitions.locked_charge(conn, origin, charge_id)
+        intent = await transitions.intent_of(conn, origin, locked)
         if (result.outcome is MethodOutcome.PROCESSING or attempts.unknown(result)) and locked[
             "outcome"
         ] in ("processing", "unknown"):
@@ -225,7 +225,7 @@ async def apply_event(conn: Connection, kind: str, event: dict[str, Any]) -> str
     if kind in redirects.EVENT_KINDS:
         return await redirects.verify_later(conn, charge)
     origin = Origin(charge["merchant_id"], charge["livemode"], "psp_webhook")
-    intent = await attempts.intent_of(conn, origin, charge)
+    intent = await transitions.intent_of(conn, origin, charge)
     result = bank_debits.event_result(kind, event)
     before = (charge["status"], charge["outcome"])
     _, charge = await attempts.apply(conn, origin, intent, charge, result)

@@ -525,15 +525,7 @@ async def settle(
         )
         if charge is None:
             raise ResourceMissing("charge", charge_id)
-        intent = await repository.get(
-            conn,
-            "payment_intents",
-            origin.merchant_id,
-            origin.livemode,
-            charge["intent_id"],
-            for_update=True,
-        )
-        assert intent is not None
+        intent = await transitions.intent_of(conn, origin, charge)
         if (
             charge["status"] != "pending"
             or charge["outcome"] == verdict.outcome == "unknown"

@@ -38,15 +38,7 @@ async def complete_authentication(
     waits = charge["outcome"] == "requires_action"
     request = await attempts.authorize_request(p, origin, charge) if waits else None
     async with p.db.transaction() as conn:
-        intent = await repository.get(
-            conn,
-            "payment_intents",
-            origin.merchant_id,
-            origin.livemode,
-            charge["intent_id"],
-            for_update=True,
-        )
-        assert intent is not None
+        intent = await transitions.intent_of(conn, origin, charge)
         waiting = (
             intent["status"] == S.REQUIRES_ACTION and intent["latest_charge"] == charge_id and waits
         )
@@ -75,19 +67,8 @@ async def complete_authentication(
     except Exception:
         # Nothing committed a verdict: the intent waits for the shopper again.
         async with p.db.transaction() as conn:
-            locked = await repository.get(
-                conn, "charges", origin.merchant_id, origin.livemode, charge_id, for_update=True
-            )
-            intent = await repository.get(
-                conn,
-                "payment_intents",
-                origin.merchant_id,
-                origin.livemode,
-                charge["intent_id"],
-                for_update=True,
-            )
-            assert locked is not None
-            assert intent is not None
+            locked = await transitions.locked_charge(conn, origin, charge_id)
+            intent = await transitions.intent_of(conn, origin, locked)
             await transitions.back_to_action(conn, origin, intent, locked, redirect)
         raise
     return obj, intent["return_url"]

@@ -141,7 +141,7 @@ async def expire_authorization(
                 "payment_intents",
                 merchant_id,
                 intent_id,
-                {"operation": None, "operation_started_at": None},
+                {**transitions.IDLE},
             )
             return False
         await transitions.cancel(conn, origin, intent, "automatic", now=clock.now())

@@ -38,7 +38,7 @@ from kassa.payments.service import (
     transitions,
 )
 from kassa.payments.service.context import Origin, Payments, emit
-from kassa.payments.service.transitions import move
+from kassa.payments.service.transitions import IDLE, move
 from kassa.payments.states import CANCELABLE, IntentStatus, UnexpectedState
 from kassa.vault import service as vault
 
@@ -346,7 +346,7 @@ async def _release(p: Payments, caller: Caller, intent_id: str) -> None:
             "payment_intents",
             caller.merchant_id,
             intent_id,
-            {"operation": None, "operation_started_at": None, "operation_request": None},
+            {**IDLE},
         )
         await idempotency.release(conn, caller.idempotency)
 

@@ -150,8 +150,8 @@ async def settle(
     request that started it, the idempotent response). Returns the intent object and, for a
     failed attempt, the error to answer with."""
     async with p.db.transaction() as conn:
-        charge = await locked_charge(conn, origin, charge_id)
-        intent = await intent_of(conn, origin, charge)
+        charge = await transitions.locked_charge(conn, origin, charge_id)
+        intent = await transitions.intent_of(conn, origin, charge)
         intent, charge = await apply(conn, origin, intent, charge, result)
         obj = intent_object(intent)
         error = _error_for(intent, charge)
@@ -159,29 +159,6 @@ async def settle(
             body = error.body() if error else obj
             await idempotency.store_response(conn, idem, error.status if error else 200, body)
     return obj, error
-
-
-async def locked_charge(conn: Connection, origin: Origin, charge_id: str) -> Record:
-    """An attempt, locked for the transaction."""
-    charge = await repository.get(
-        conn, "charges", origin.merchant_id, origin.livemode, charge_id, for_update=True
-    )
-    assert charge is not None
-    return charge
-
-
-async def intent_of(conn: Connection, origin: Origin, charge: Record) -> Record:
-    """An attempt's intent, locked for the transaction."""
-    intent = await repository.get(
-        conn,
-        "payment_intents",
-        origin.merchant_id,
-        origin.livemode,
-        charge["intent_id"],
-        for_update=True,
-    )
-    assert intent is not None
-    return intent
 
 
 def _error_for(intent: Record, charge: Record) -> CardError | None:
@@ -229,7 +206,7 @@ async def apply(
                 "payment_intents",
                 m,
                 intent["id"],
-                {"operation": None, "operation_started_at": None},
+                {**transitions.IDLE},
             )
             await emit_all(
                 conn,

@@ -90,8 +90,7 @@ async def book_capture(
         origin,
         "capture",
         {
-            "operation": None,
-            "operation_started_at": None,
+            **transitions.IDLE,
             "amount_received": amount,
             "amount_capturable": 0,
             **(intent_changes or {}),
@@ -185,10 +184,7 @@ async def recover_operation(
                         intent["amount_capturable"],
                     )
                     return "review"
-                locked = await repository.get(
-                    conn, "charges", merchant_id, livemode, charge["id"], for_update=True
-                )
-                assert locked is not None
+                locked = await transitions.locked_charge(conn, origin, charge["id"])
                 booked, _ = await book_capture(
                     conn,
                     origin,
@@ -226,7 +222,7 @@ async def recover_operation(
             "payment_intents",
             merchant_id,
             intent_id,
-            {"operation": None, "operation_started_at": None, "operation_request": None},
+            {**transitions.IDLE},
         )
         # Nothing happened: the client's retry with the same key runs again.
         await idempotency.release(conn, key, claimed_by=started)

@@ -43,8 +43,8 @@ async def complete_redirect(
         )
     request = await attempts.method_request(p, origin, charge, open_vault=False)
     async with p.db.transaction() as conn:
-        locked = await attempts.locked_charge(conn, origin, charge["id"])
-        intent = await attempts.intent_of(conn, origin, locked)
+        locked = await transitions.locked_charge(conn, origin, charge["id"])
+        intent = await transitions.intent_of(conn, origin, locked)
         waiting = (
             S(intent["status"]) is S.REQUIRES_ACTION
             and intent["latest_charge"] == locked["id"]
@@ -64,8 +64,8 @@ async def complete_redirect(
     try:
         result = await attempts.call(p, origin, locked, "complete", params=params, request=request)
         async with p.db.transaction() as conn:
-            again = await attempts.locked_charge(conn, origin, charge["id"])
-            intent = await attempts.intent_of(conn, origin, again)
+            again = await transitions.locked_charge(conn, origin, charge["id"])
+            intent = await transitions.intent_of(conn, origin, again)
             if result.outcome is MethodOutcome.REQUIRES_ACTION or attempts.unknown(result):
                 # Not decided yet (or no answer): the shopper may still approve; put the
                 # redirect back, and ask again later when the provider did not answer.
@@ -75,7 +75,7 @@ async def complete_redirect(
                     S.REQUIRES_ACTION,
                     origin,
                     "confirm",
-                    {"operation": None, "operation_started_at": None, "next_action": redirect},
+                    {**transitions.IDLE, "next_action": redirect},
                 )
                 if attempts.unknown(result):
                     await attempts.schedule(conn, origin, again, timedelta(minutes=1))
@@ -83,8 +83,8 @@ async def complete_redirect(
             _, again = await attempts.apply(conn, origin, intent, again, result)
     except Exception:
         async with p.db.transaction() as conn:
-            again = await attempts.locked_charge(conn, origin, charge["id"])
-            intent = await attempts.intent_of(conn, origin, again)
+            again = await transitions.locked_charge(conn, origin, charge["id"])
+            intent = await transitions.intent_of(conn, origin, again)
             await transitions.back_to_action(conn, origin, intent, again, redirect)
         raise
     return str(again["outcome"])

@@ -18,6 +18,33 @@ from kassa.payments.states import IntentStatus, transition
 
 S = IntentStatus
 
+# An intent with no capture, cancel, expiry or attempt in flight: the operation, when it
+# started and what its request asked for are set together and cleared together.
+IDLE: dict[str, Any] = {"operation": None, "operation_started_at": None, "operation_request": None}
+
+
+async def locked_charge(conn: Connection, origin: Origin, charge_id: str) -> Record:
+    """An attempt, locked for the transaction."""
+    charge = await repository.get(
+        conn, "charges", origin.merchant_id, origin.livemode, charge_id, for_update=True
+    )
+    assert charge is not None
+    return charge
+
+
+async def intent_of(conn: Connection, origin: Origin, charge: Record) -> Record:
+    """An attempt's intent, locked for the transaction."""
+    intent = await repository.get(
+        conn,
+        "payment_intents",
+        origin.merchant_id,
+        origin.livemode,
+        charge["intent_id"],
+        for_update=True,
+    )
+    assert intent is not None
+    return intent
+
 
 async def move(
     conn: Connection,
@@ -86,7 +113,7 @@ async def back_to_action(
         S.REQUIRES_ACTION,
         origin,
         "confirm",
-        {"operation": None, "operation_started_at": None, "next_action": next_action},
+        {**IDLE, "next_action": next_action},
     )
 
 
@@ -119,8 +146,7 @@ async def require_action(
         origin,
         "confirm",
         {
-            "operation": None,
-            "operation_started_at": None,
+            **IDLE,
             "next_action": {
                 "type": "redirect_to_url",
                 "redirect_to_url": {"url": url, "return_url": intent["return_url"]},
@@ -152,8 +178,7 @@ async def fail(
         origin,
         "confirm",
         {
-            "operation": None,
-            "operation_started_at": None,
+            **IDLE,
             "last_payment_error": error,
             "next_action": None,
         },
@@ -195,8 +220,7 @@ async def authorize(
         origin,
         "confirm",
         {
-            "operation": None,
-            "operation_started_at": None,
+            **IDLE,
             **(intent_changes or {}),
             "amount_capturable": intent["amount"],
             "authorized_at": now,
@@ -260,8 +284,7 @@ async def capture(
         origin,
         "confirm",
         {
-            "operation": None,
-            "operation_started_at": None,
+            **IDLE,
             **(intent_changes or {}),
             "amount_received": charge["amount"],
             "amount_capturable": 0,
@@ -296,8 +319,7 @@ async def cancel(
         origin,
         "cancel",
         {
-            "operation": None,
-            "operation_started_at": None,
+            **IDLE,
             "amount_capturable": 0,
             "canceled_at": now,
             "cancellation_reason": reason,
