@@ -64,6 +64,17 @@ async def accounts(
     return clearing, pending, fees
 
 
+async def _post_entry(
+    conn: Connection, merchant_id: str, livemode: bool, entry_id: str, transfers: list[Transfer]
+) -> None:
+    """Post one business event's transfers as one journal entry, in the caller's transaction;
+    raises ``TransferRejected`` if the ledger refuses any of them."""
+    results = await ledger.post_transfers_in(
+        conn, Batch(merchant_id, livemode, journal(entry_id, transfers))
+    )
+    ledger.raise_for_failures(results)
+
+
 async def record_capture(
     conn: Connection,
     *,
@@ -88,10 +99,7 @@ async def record_capture(
     ]
     if fee:
         transfers.append(Transfer.single(f"{charge_id}:fee", pending, fees, fee, currency, "fee"))
-    results = await ledger.post_transfers_in(
-        conn, Batch(merchant_id, livemode, journal(f"{charge_id}:capture", transfers))
-    )
-    ledger.raise_for_failures(results)
+    await _post_entry(conn, merchant_id, livemode, f"{charge_id}:capture", transfers)
     txn = await balance_transaction(
         conn,
         merchant_id=merchant_id,
@@ -136,10 +144,7 @@ async def record_refund(
         transfers.append(
             Transfer.single(f"{refund_id}:fee", fees, pending, fee_back, currency, "fee_refund")
         )
-    results = await ledger.post_transfers_in(
-        conn, Batch(merchant_id, livemode, journal(f"{refund_id}:refund", transfers))
-    )
-    ledger.raise_for_failures(results)
+    await _post_entry(conn, merchant_id, livemode, f"{refund_id}:refund", transfers)
     return await balance_transaction(
         conn,
         merchant_id=merchant_id,
@@ -180,10 +185,7 @@ async def record_refund_reversal(
         transfers.append(
             Transfer.single(f"{refund_id}:fee_reversal", pending, fees, fee_back, currency, "fee")
         )
-    results = await ledger.post_transfers_in(
-        conn, Batch(merchant_id, livemode, journal(f"{refund_id}:reversal", transfers))
-    )
-    ledger.raise_for_failures(results)
+    await _post_entry(conn, merchant_id, livemode, f"{refund_id}:reversal", transfers)
     return await balance_transaction(
         conn,
         merchant_id=merchant_id,
@@ -215,10 +217,7 @@ async def record_return(
     ``payment_failure_refund`` balance transaction."""
     clearing, pending, _fees = await accounts(conn, merchant_id, livemode, connector, currency)
     transfer = Transfer.single(f"{charge_id}:return", pending, clearing, amount, currency, "return")
-    results = await ledger.post_transfers_in(
-        conn, Batch(merchant_id, livemode, journal(f"{charge_id}:return", [transfer]))
-    )
-    ledger.raise_for_failures(results)
+    await _post_entry(conn, merchant_id, livemode, f"{charge_id}:return", [transfer])
     return await balance_transaction(
         conn,
         merchant_id=merchant_id,
