@@ -22,7 +22,8 @@ class TransferRejected(InvalidRequest):
 
 
 class AccountConflict(InvalidRequest):
-    """An account key already exists with different flags or shards."""
+    """An account key already exists with a different balance limit (its split may differ:
+    see ``open_accounts_in``)."""
 
     def __init__(self, account_id: str, field: str) -> None:
         super().__init__(
